@@ -1,0 +1,202 @@
+"""Every input check of noharm lives here.
+
+Functions take user input (arrays, frames, series, configs) and return clean
+numpy / pandas objects or raise a specific :class:`~noharm.errors.NoharmError`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import (
+    ColumnNotFoundError,
+    ConfigError,
+    GroupError,
+    LengthMismatchError,
+    MissingValuesError,
+    TargetError,
+)
+
+
+def check_X(X: Any, *, name: str = "X") -> tuple[np.ndarray, list[str]]:
+    """Return X as a float32 2-D array and its feature names.
+
+    Raises
+    ------
+    MissingValuesError
+        If X holds NaN/None; the message names the first offending columns.
+    ConfigError
+        If X is not 2-D, is empty or holds non-numeric columns.
+    """
+    if isinstance(X, pd.DataFrame):
+        names = [str(c) for c in X.columns]
+        non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+                       and not pd.api.types.is_bool_dtype(X[c])]
+        if non_numeric:
+            raise ConfigError(
+                f"{name} has non-numeric columns {non_numeric[:5]}; encode them first "
+                "(e.g. pandas.get_dummies or noharm.datasets.load_tabular, which one-hot encodes)."
+            )
+        missing = X.columns[X.isna().any()].tolist()
+        if missing:
+            raise MissingValuesError(
+                f"{name} has missing values in columns {[str(c) for c in missing[:5]]}; "
+                "drop or impute those rows before fitting (e.g. X.dropna())."
+            )
+        arr = X.to_numpy(dtype=np.float32)
+    else:
+        try:
+            arr = np.asarray(X, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be numeric: {exc}") from None
+        if arr.ndim == 1:
+            raise ConfigError(f"{name} must be 2-D (rows x features), got a 1-D array; "
+                              "use X.reshape(-1, 1) for a single feature.")
+        names = [f"x{i}" for i in range(arr.shape[1])] if arr.ndim == 2 else []
+    if arr.ndim != 2:
+        raise ConfigError(f"{name} must be 2-D (rows x features), got shape {arr.shape}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ConfigError(f"{name} is empty (shape {arr.shape}); it needs rows and features.")
+    if not np.isfinite(arr).all():
+        bad = np.where(~np.isfinite(arr).all(axis=0))[0][:5]
+        raise MissingValuesError(
+            f"{name} has missing or infinite values in columns {[names[i] for i in bad]}; "
+            "drop or impute those rows before fitting."
+        )
+    return arr, names
+
+
+def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(labels, classes)``: y as int64 0/1 labels and the two original values.
+
+    Accepts 0/1, booleans, or any two values (the larger/later sorted one becomes 1).
+    """
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise TargetError(f"{name} must be one column, got {y.shape[1]} columns.")
+        y = y.iloc[:, 0]
+    ser = pd.Series(np.asarray(y).ravel() if not isinstance(y, pd.Series) else y.to_numpy())
+    if ser.isna().any():
+        raise MissingValuesError(
+            f"{name} has {int(ser.isna().sum())} missing values; drop those rows before fitting."
+        )
+    values = pd.unique(ser)
+    if len(values) != 2:
+        if len(values) < 2:
+            raise TargetError(
+                f"{name} has a single class ({values[0]!r}); a binary classifier needs both classes."
+            )
+        shown = sorted(map(str, values))[:6]
+        raise TargetError(
+            f"{name} must be binary, got {len(values)} distinct values {shown}; "
+            "binarize it first (e.g. y = (y > 0).astype(int))."
+        )
+    try:
+        classes = np.sort(values)
+    except TypeError:
+        classes = np.array(sorted(values, key=str), dtype=object)
+    out = (ser.to_numpy() == classes[1]).astype(np.int64)
+    if n_rows is not None and len(out) != n_rows:
+        raise LengthMismatchError(
+            f"X has {n_rows} rows but {name} has {len(out)}; pass X and {name} with the same rows."
+        )
+    return out, classes
+
+
+def check_groups(groups: Any, *, n_rows: int, name: str = "sensitive_features") -> np.ndarray:
+    """Return subgroup labels as an array of strings.
+
+    A DataFrame with several columns is turned into intersectional labels
+    (values joined with ``_``).  Unused pandas categories are an error: they
+    name a subgroup with no training rows.
+    """
+    if groups is None:
+        raise GroupError(f"{name} is required; pass one subgroup label per row.")
+    if isinstance(groups, pd.DataFrame):
+        if groups.shape[1] == 0:
+            raise GroupError(f"{name} has no columns.")
+        if groups.isna().any().any():
+            col = groups.columns[groups.isna().any()][0]
+            raise MissingValuesError(f"{name} column {col!r} has missing values; "
+                                     "drop those rows or give them an explicit group.")
+        for c in groups.columns:
+            _check_unused_categories(groups[c], name=f"{name}[{c!r}]")
+        labels = groups.astype(str).agg("_".join, axis=1).to_numpy()
+    else:
+        ser = groups if isinstance(groups, pd.Series) else pd.Series(np.asarray(groups).ravel())
+        if np.asarray(groups).ndim > 1 and not isinstance(groups, pd.Series):
+            arr = np.asarray(groups)
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                ser = pd.Series(arr[:, 0])
+            else:
+                return check_groups(pd.DataFrame(arr), n_rows=n_rows, name=name)
+        if ser.isna().any():
+            raise MissingValuesError(f"{name} has {int(ser.isna().sum())} missing values; "
+                                     "drop those rows or give them an explicit group.")
+        _check_unused_categories(ser, name=name)
+        labels = ser.astype(str).to_numpy()
+    labels = np.asarray(labels, dtype=object).astype(str)
+    if len(labels) != n_rows:
+        raise LengthMismatchError(
+            f"X has {n_rows} rows but {name} has {len(labels)}; pass them with the same rows."
+        )
+    return labels
+
+
+def _check_unused_categories(ser: pd.Series, *, name: str) -> None:
+    if isinstance(ser.dtype, pd.CategoricalDtype):
+        unused = [c for c in ser.cat.categories if c not in set(ser.unique())]
+        if unused:
+            raise GroupError(
+                f"subgroup {unused[0]!r} of {name} has no rows in the training data; "
+                "drop it (Series.cat.remove_unused_categories()) or merge it with another group."
+            )
+
+
+def check_column(frame: pd.DataFrame, column: str, *, role: str) -> None:
+    """Raise ColumnNotFoundError if ``column`` is not in ``frame``."""
+    if column not in frame.columns:
+        cols = ", ".join(map(str, list(frame.columns)[:12]))
+        more = " ..." if frame.shape[1] > 12 else ""
+        raise ColumnNotFoundError(
+            f"{role} column {column!r} does not exist; available columns: {cols}{more}."
+        )
+
+
+def check_positive_int(value: Any, *, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_fraction(value: Any, *, name: str, low: float = 0.0, high: float = 1.0,
+                   inclusive_low: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    if ok:
+        ok = (value >= low if inclusive_low else value > low) and value < high
+    if not ok:
+        lo = "[" if inclusive_low else "("
+        raise ConfigError(f"{name} must be a number in {lo}{low}, {high}), got {value!r}.")
+    return float(value)
+
+
+def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}.")
+    return str(value)
+
+
+def check_group_sizes(labels: np.ndarray, *, minimum: int, purpose: str) -> None:
+    """Raise GroupError naming the smallest subgroup when it has < ``minimum`` rows."""
+    vals, counts = np.unique(labels, return_counts=True)
+    small = [(v, c) for v, c in zip(vals, counts) if c < minimum]
+    if small:
+        v, c = min(small, key=lambda t: t[1])
+        raise GroupError(
+            f"subgroup {v!r} has {c} rows, fewer than the {minimum} needed {purpose}; "
+            "use coarser group bins or merge small groups."
+        )

@@ -1,0 +1,8 @@
+"""scikit-learn style estimators (binary classification)."""
+from .base import NetClassifier, train_val_split
+from .conditional_bias import ConditionalBiasClassifier
+from .decoupled import DecoupledClassifier
+from .generic import GenericClassifier
+
+__all__ = ["NetClassifier", "GenericClassifier", "DecoupledClassifier",
+           "ConditionalBiasClassifier", "train_val_split"]

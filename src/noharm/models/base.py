@@ -1,0 +1,269 @@
+"""Shared machinery of the neural estimators: input handling, run-level fitting,
+prediction, and persistence (safetensors + JSON, no pickle)."""
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from .. import __version__
+from .._validation import (check_X, check_binary_y, check_fraction, check_groups,
+                           check_positive_int)
+from ..errors import FeatureMismatchError, GroupError, NotFittedError, PersistenceError
+from ..training import TrainConfig, TrainReport
+
+FORMAT_VERSION = 1
+_REGISTRY: dict[str, type["NetClassifier"]] = {}
+
+
+def train_val_split(y: np.ndarray, groups: np.ndarray | None, fraction: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``fraction`` of every (group, label) stratum for early stopping.
+
+    Each stratum with at least two rows gives at least one validation row, so
+    every subgroup present in training is also present in validation.
+    """
+    rng = np.random.default_rng([int(seed), 3])
+    keys = y.astype(str) if groups is None else np.char.add(groups.astype(str),
+                                                            "|" + y.astype(str))
+    train, val = [], []
+    for k in np.unique(keys):
+        rows = rng.permutation(np.flatnonzero(keys == k))
+        n_val = int(round(fraction * len(rows)))
+        if len(rows) >= 2:
+            n_val = min(max(n_val, 1), len(rows) - 1)
+        else:
+            n_val = 0
+        val.append(rows[:n_val])
+        train.append(rows[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def weighted_mean(loss: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Per-member mean of ``loss (E,B)`` over real rows (``w`` = 1)."""
+    return (loss * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+
+class NetClassifier(ClassifierMixin, BaseEstimator):
+    """Base class of noharm's torch classifiers (binary targets).
+
+    Subclasses build an ensemble network and train it through
+    :func:`noharm.training.fit_members`.  A plain :meth:`fit` trains one run
+    (early stopping on ``validation_fraction`` of the rows); :meth:`fit_runs`
+    trains several runs with given train / validation rows at once, which is
+    how the CV x seeds protocol batches its 25 members.
+    """
+
+    requires_groups_fit: ClassVar[bool] = False
+    requires_groups_predict: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        _REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ config
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
+                           patience=self.patience, weight_decay=self.weight_decay,
+                           n_threads=self.n_threads).validate()
+
+    def _check_params(self) -> None:
+        check_positive_int(self.hidden_layers, name="hidden_layers")
+        check_positive_int(self.hidden_units, name="hidden_units")
+        check_fraction(self.dropout, name="dropout", inclusive_low=True)
+        check_fraction(self.validation_fraction, name="validation_fraction", high=0.9)
+        check_positive_int(self.random_state, name="random_state", minimum=0)
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self, X: Any, sensitive_features: Any, *, fitting: bool
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        Xa, names = check_X(X)
+        if fitting:
+            self.feature_names_in_ = names
+            self.n_features_in_ = Xa.shape[1]
+        elif Xa.shape[1] != self.n_features_in_:
+            raise FeatureMismatchError(
+                f"X has {Xa.shape[1]} features but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_}; pass the same columns as in fit.")
+        needs = self.requires_groups_fit if fitting else self.requires_groups_predict
+        if sensitive_features is None:
+            if needs:
+                when = "fit" if fitting else "prediction"
+                raise GroupError(
+                    f"{type(self).__name__} needs sensitive_features at {when} time "
+                    + ("(it routes each row to its group's model); pass the same group columns "
+                       "as in fit." if not fitting else "(the subgroup label of every row)."))
+            return Xa, None
+        groups = check_groups(sensitive_features, n_rows=Xa.shape[0])
+        return Xa, groups
+
+    def _group_codes(self, groups: np.ndarray) -> np.ndarray:
+        known = {g: i for i, g in enumerate(self.groups_)}
+        unseen = sorted(set(np.unique(groups)) - set(known))
+        if unseen:
+            raise GroupError(
+                f"group {unseen[0]!r} was never seen in training (known groups: "
+                f"{', '.join(self.groups_)}); use a model that needs no group at prediction "
+                "time (GenericClassifier, ConditionalBiasClassifier) or retrain with that group.")
+        return np.array([known[g] for g in groups], dtype=np.int64)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "NetClassifier":
+        """Fit one model; ``validation_fraction`` of the rows is held out for early stopping.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features), numeric.
+        y : binary labels (any two values).
+        sensitive_features : subgroup label per row (Series/array, or a DataFrame whose
+            columns are combined into intersectional labels).
+        """
+        self._check_params()
+        Xa, groups = self._inputs(X, sensitive_features, fitting=True)
+        y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
+        tr, va = train_val_split(y01, groups, self.validation_fraction, self.random_state)
+        return self._fit(Xa, y01, classes, groups, [tr], [va], [self.random_state])
+
+    def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
+                 train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
+                 seeds: Sequence[int]) -> "NetClassifier":
+        """Train several runs at once (one ensemble member each, batched).
+
+        Run ``r`` trains on rows ``train_indices[r]``, early-stops on
+        ``val_indices[r]`` and is seeded with ``seeds[r]``.  Predict with
+        :meth:`predict_proba_runs`.
+        """
+        self._check_params()
+        Xa, groups = self._inputs(X, sensitive_features, fitting=True)
+        y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
+        return self._fit(Xa, y01, classes, groups, [np.asarray(t) for t in train_indices],
+                         [np.asarray(v) for v in val_indices], [int(s) for s in seeds])
+
+    def _fit(self, Xa: np.ndarray, y01: np.ndarray, classes: np.ndarray,
+             groups: np.ndarray | None, train_idx: list[np.ndarray],
+             val_idx: list[np.ndarray], seeds: list[int]) -> "NetClassifier":
+        self.classes_ = classes
+        if groups is not None:
+            self.groups_ = [str(g) for g in np.unique(groups)]
+            codes = self._group_codes(groups)
+        else:
+            self.groups_ = []
+            codes = np.zeros(len(y01), dtype=np.int64)
+        self.n_runs_ = len(seeds)
+        self.train_report_ = self._train(torch.from_numpy(Xa), torch.from_numpy(y01), codes,
+                                         groups, train_idx, val_idx, seeds)
+        return self
+
+    @abstractmethod
+    def _train(self, X: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
+               groups: np.ndarray | None, train_idx: list[np.ndarray],
+               val_idx: list[np.ndarray], seeds: list[int]) -> TrainReport | dict:
+        """Build ``self.net_`` and train it."""
+
+    @abstractmethod
+    def _build(self, n_members: int, seeds: list[int]) -> torch.nn.Module:
+        """Build an untrained network with ``n_members`` members."""
+
+    @abstractmethod
+    def _run_logits(self, X: torch.Tensor, codes: np.ndarray | None) -> torch.Tensor:
+        """Logits ``(n_runs, n)`` of every run."""
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
+
+    def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """P(y = classes_[1]) of every run: array of shape (n_runs, n_samples)."""
+        self._check_fitted()
+        Xa, groups = self._inputs(X, sensitive_features, fitting=False)
+        codes = self._group_codes(groups) if (groups is not None and self.groups_
+                                              and self.requires_groups_predict) else None
+        self.net_.eval()
+        with torch.no_grad():
+            logits = self._run_logits(torch.from_numpy(Xa), codes)
+        return torch.sigmoid(logits).numpy().astype(np.float64)
+
+    def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``.
+
+        With several runs (after :meth:`fit_runs`) the runs' probabilities are averaged.
+        """
+        p1 = self.predict_proba_runs(X, sensitive_features).mean(0)
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """Predicted class (threshold 0.5 on P(classes_[1]))."""
+        p1 = self.predict_proba(X, sensitive_features)[:, 1]
+        return self.classes_[(p1 >= 0.5).astype(int)]
+
+    # ------------------------------------------------------------------ persistence
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _set_extra_state(self, state: dict) -> None:
+        pass
+
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory: ``config.json`` + ``model.safetensors`` (no pickle)."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        cfg = {
+            "format": "noharm-model", "format_version": FORMAT_VERSION,
+            "noharm_version": __version__, "class": type(self).__name__,
+            "params": self.get_params(deep=False),
+            "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
+            "groups": list(self.groups_), "feature_names": list(self.feature_names_in_),
+            "n_runs": self.n_runs_, "n_members": self._n_members(), "extra": self._extra_state(),
+        }
+        tensors = {k: v.detach().contiguous().clone() for k, v in self.net_.state_dict().items()}
+        save_file(tensors, str(path / "model.safetensors"))
+        (path / "config.json").write_text(json.dumps(cfg, indent=2))
+        return path
+
+    def _n_members(self) -> int:
+        return self.n_runs_
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NetClassifier":
+        """Load a model saved with :meth:`save` (checks the format version)."""
+        path = Path(path)
+        cfg_file, tensor_file = path / "config.json", path / "model.safetensors"
+        if not cfg_file.is_file() or not tensor_file.is_file():
+            raise PersistenceError(f"{path} is not a saved noharm model (needs config.json and "
+                                   "model.safetensors); save one with model.save(dir).")
+        try:
+            cfg = json.loads(cfg_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise PersistenceError(f"{cfg_file} is not valid JSON ({exc}).") from None
+        if cfg.get("format") != "noharm-model" or cfg.get("format_version") != FORMAT_VERSION:
+            raise PersistenceError(
+                f"{path} was saved in model format {cfg.get('format_version')!r}; this noharm "
+                f"({__version__}) reads format {FORMAT_VERSION}; re-save it with a matching version.")
+        klass = _REGISTRY.get(cfg.get("class", ""))
+        if klass is None or not issubclass(klass, cls):
+            raise PersistenceError(f"{path} holds a {cfg.get('class')!r}, not a {cls.__name__}.")
+        est = klass(**cfg["params"])
+        est.classes_ = np.array(cfg["classes"])
+        est.groups_ = list(cfg["groups"])
+        est.feature_names_in_ = list(cfg["feature_names"])
+        est.n_features_in_ = len(est.feature_names_in_)
+        est.n_runs_ = int(cfg["n_runs"])
+        est._set_extra_state(cfg.get("extra", {}))
+        net = est._build(int(cfg["n_members"]), list(range(int(cfg["n_members"]))))
+        try:
+            net.load_state_dict(load_file(str(tensor_file)))
+        except (RuntimeError, KeyError) as exc:
+            raise PersistenceError(f"{tensor_file} does not match its config: {exc}") from None
+        net.eval()
+        est.net_ = net
+        return est
+
