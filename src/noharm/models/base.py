@@ -46,8 +46,10 @@ def train_val_split(y: np.ndarray, groups: np.ndarray | None, fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def weighted_mean(loss: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Per-member mean of ``loss (E,B)`` over real rows (``w`` = 1)."""
+def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """Per-member mean of ``loss (E,B)`` over real rows (``w`` = 1; None = all rows)."""
+    if w is None:
+        return loss.mean(1)
     return (loss * w).sum(1) / w.sum(1).clamp(min=1.0)
 
 

@@ -19,9 +19,9 @@ TRAINING_MODES = ("two_stage", "joint")
 def attribute_loss(net: ConditionalBiasNet):
     """Stage 1: weighted cross-entropy of the attribute predictor on the subgroup codes."""
     def loss(x, batch, w):
-        logits = net.attribute_logits(x, w)
+        logits = net.attribute_logits(x)
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["g"].reshape(-1),
-                             reduction="none").view_as(w)
+                             reduction="none").view(logits.shape[:2])
         return weighted_mean(ce, w)
     return loss
 
@@ -29,12 +29,12 @@ def attribute_loss(net: ConditionalBiasNet):
 def label_loss(net: ConditionalBiasNet, attr_weight: float = 0.0):
     """Stage 2 (attr_weight = 0) or joint loss: BCE + attr_weight * CE."""
     def loss(x, batch, w):
-        logit, attr_logits = net(x, w)
+        logit, attr_logits = net(x)
         bce = F.binary_cross_entropy_with_logits(logit.squeeze(-1), batch["y"], reduction="none")
         total = weighted_mean(bce, w)
         if attr_weight:
             ce = F.cross_entropy(attr_logits.reshape(-1, attr_logits.shape[-1]),
-                                 batch["g"].reshape(-1), reduction="none").view_as(w)
+                                 batch["g"].reshape(-1), reduction="none").view(logit.shape[:2])
             total = total + attr_weight * weighted_mean(ce, w)
         return total
     return loss

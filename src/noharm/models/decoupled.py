@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..errors import GroupError
 from ..training import TrainReport, fit_members
-from .generic import GenericClassifier, bce_loss
+from .generic import GenericClassifier, ScaledMLP, bce_loss
 
 
 class DecoupledClassifier(GenericClassifier):
@@ -16,7 +17,7 @@ class DecoupledClassifier(GenericClassifier):
     prediction routes each row to its group's network, so ``sensitive_features``
     is required both in :meth:`fit` and at prediction time.  All subgroup
     networks (of all runs) train together as one batched ensemble, each
-    exactly as if alone.  Parameters are those of :class:`GenericClassifier`.
+    exactly as if alone (one batched ensemble per subgroup).  Parameters are those of :class:`GenericClassifier`.
 
     Raises
     ------
@@ -28,42 +29,52 @@ class DecoupledClassifier(GenericClassifier):
     requires_groups_fit = True
     requires_groups_predict = True
 
-    def _n_members(self) -> int:
-        return self.n_runs_ * len(self.groups_)
+    def _build(self, n_members: int, seeds: list[int]) -> nn.ModuleList:
+        """One ensemble (over runs) per subgroup."""
+        return nn.ModuleList(
+            ScaledMLP([s * 100 + g for s in seeds], self.n_features_in_,
+                      [self.hidden_units] * self.hidden_layers, self.dropout)
+            for g in range(len(self.groups_)))
 
-    def _train(self, X, y, codes, groups, train_idx, val_idx, seeds) -> TrainReport:
-        G = len(self.groups_)
+    def _train(self, X, y, codes, groups, train_idx, val_idx, seeds) -> dict[str, TrainReport]:
         yn = y.numpy()
-        m_train, m_val, m_seeds = [], [], []
-        for r, (tr, va, s) in enumerate(zip(train_idx, val_idx, seeds)):
-            for g, name in enumerate(self.groups_):
-                t = tr[codes[tr] == g]
-                v = va[codes[va] == g]
+        per_group: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+        for g, name in enumerate(self.groups_):
+            g_train, g_val = [], []
+            for r, (tr, va) in enumerate(zip(train_idx, val_idx)):
+                t, v = tr[codes[tr] == g], va[codes[va] == g]
+                where = f" in run {r}" if len(seeds) > 1 else ""
                 if len(t) == 0:
-                    raise GroupError(f"subgroup {name!r} has no training rows"
-                                     + (f" in run {r}" if len(seeds) > 1 else "")
-                                     + "; merge it with another group or use coarser bins.")
+                    raise GroupError(f"subgroup {name!r} has no training rows{where}; merge it "
+                                     "with another group or use coarser bins.")
                 if len(np.unique(yn[t])) < 2:
                     raise GroupError(
                         f"subgroup {name!r} has training rows of one class only "
-                        f"({int(yn[t][0])!r}, {len(t)} rows); DecoupledClassifier cannot train a "
-                        "model for it: merge it with another group, or use GenericClassifier or "
-                        "ConditionalBiasClassifier, which still train.")
+                        f"({len(t)} rows, all {self.classes_[int(yn[t][0])]!r}){where}; "
+                        "DecoupledClassifier cannot train a model for it: merge it with another "
+                        "group, or use GenericClassifier or ConditionalBiasClassifier, which "
+                        "still train.")
                 if len(v) == 0:
                     raise GroupError(f"subgroup {name!r} has no validation rows for early "
-                                     "stopping; it needs at least 2 rows.")
-                m_train.append(t)
-                m_val.append(v)
-                m_seeds.append(s * 100 + g)
-        net = self._build(len(m_seeds), m_seeds)
-        net.scale.fit_rows(X, m_train)
-        self.net_ = net
-        return fit_members(net, bce_loss(net), X, {"y": y.float()}, m_train, m_val, m_seeds,
-                           self._train_config(), set_generator=net.set_generator)
+                                     f"stopping{where}; it needs more rows.")
+                g_train.append(t)
+                g_val.append(v)
+            per_group.append((g_train, g_val))
+        self.net_ = self._build(len(seeds), seeds)
+        reports = {}
+        for g, (g_train, g_val) in enumerate(per_group):
+            net = self.net_[g]
+            net.scale.fit_rows(X, g_train)
+            reports[self.groups_[g]] = fit_members(
+                net, bce_loss(net), X, {"y": y.float()}, g_train, g_val,
+                [s * 100 + g for s in seeds], self._train_config(),
+                set_generator=net.set_generator)
+        return reports
 
     def _run_logits(self, X: torch.Tensor, codes: np.ndarray | None) -> torch.Tensor:
-        G = len(self.groups_)
-        all_logits = self.net_(X.unsqueeze(0).expand(self.n_runs_ * G, -1, -1))
-        all_logits = all_logits.view(self.n_runs_, G, -1)           # (R, G, n)
-        idx = torch.from_numpy(codes).view(1, 1, -1).expand(self.n_runs_, 1, -1)
-        return all_logits.gather(1, idx).squeeze(1)
+        out = torch.empty(self.n_runs_, X.shape[0])
+        for g, net in enumerate(self.net_):
+            rows = torch.from_numpy(np.flatnonzero(codes == g))
+            if len(rows):
+                out[:, rows] = net(X[rows].unsqueeze(0).expand(self.n_runs_, -1, -1))
+        return out

@@ -22,14 +22,14 @@ class ScaledMLP(nn.Module):
     def set_generator(self, g: torch.Generator | None) -> None:
         self.mlp.generator = g
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
-        return self.mlp(self.scale(x), w)[0].squeeze(-1)         # (E, B)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.scale(x))[0].squeeze(-1)         # (E, B)
 
 
 def bce_loss(net: nn.Module):
     """Per-member weighted BCE of a module returning logits (E, B)."""
     def loss(x, batch, w):
-        ll = F.binary_cross_entropy_with_logits(net(x, w), batch["y"], reduction="none")
+        ll = F.binary_cross_entropy_with_logits(net(x), batch["y"], reduction="none")
         return weighted_mean(ll, w)
     return loss
 

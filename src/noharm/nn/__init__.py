@@ -5,8 +5,8 @@ Every module carries a leading *ensemble axis* ``E``: parameters have shape
 ensemble of one.  This lets the protocol train its 25 fold x seed members in
 one batched forward/backward (DESIGN §7).
 """
-from .layers import EnsembleLinear, EnsembleMLP, MaskedBatchNorm, Standardize, member_seeds_init
+from .layers import EnsembleLinear, EnsembleMLP, EnsembleBatchNorm, Standardize, member_seeds_init
 from .bias import ConditionalBiasNet
 
-__all__ = ["EnsembleLinear", "MaskedBatchNorm", "EnsembleMLP", "ConditionalBiasNet",
+__all__ = ["EnsembleLinear", "EnsembleBatchNorm", "EnsembleMLP", "ConditionalBiasNet",
            "member_seeds_init", "Standardize"]

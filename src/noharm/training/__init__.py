@@ -1,5 +1,5 @@
 """THE training loop of noharm (every model trains through :func:`fit_members`)."""
 from .loop import TrainConfig, TrainReport, fit_members, set_threads
-from .optim import FlatAdam
+from .optim import FlatParameters
 
-__all__ = ["TrainConfig", "TrainReport", "fit_members", "FlatAdam", "set_threads"]
+__all__ = ["TrainConfig", "TrainReport", "fit_members", "FlatParameters", "set_threads"]

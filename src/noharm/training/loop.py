@@ -2,13 +2,13 @@
 
 :func:`fit_members` trains ``E`` ensemble members at once.  Each member has
 its own training rows, validation rows and seed; batches are drawn per member
-(its own permutation each epoch, ``ceil(n_e / batch_size)`` near-equal
-batches), padded to a common shape with zero weights, and the masked Adam of
-:class:`~noharm.training.optim.FlatAdam` leaves members untouched while they
-have no batch.  After every epoch each member's validation loss is computed
+(its own permutation each epoch, see :func:`plan_epoch`); one fused Adam step
+updates every member (:class:`~noharm.training.optim.FlatParameters`).  After every epoch each member's validation loss is computed
 in eval mode; a member whose loss has not improved for ``patience`` epochs
-stops, and at the end every member is restored to its best checkpoint
-(early stopping with best-checkpoint restore).
+stops and is dropped from the batched computation (the others carry on
+with their optimiser state intact), and at the end every member is restored to its best checkpoint
+(early stopping with best-checkpoint restore).  Training ends when every
+member has stopped or after ``max_epochs``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from torch import nn
 
 from .._validation import check_fraction, check_positive_int
 from ..errors import ConfigError
-from .optim import FlatAdam
+from .optim import FlatParameters
 
 LossFn = Callable[[torch.Tensor, Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
@@ -94,17 +94,22 @@ def _pad(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(idx), torch.from_numpy(w)
 
 
+MAX_SIZE_RATIO = 1.5
+
+
 def plan_epoch(train_idx: Sequence[np.ndarray], batch_size: int,
-               rngs: Sequence[np.random.Generator]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per-step ``(idx (E,B), w (E,B))``: each member's rows in near-equal batches."""
-    chunks: list[list[np.ndarray]] = []
-    for rows, rng in zip(train_idx, rngs):
-        perm = rng.permutation(rows)
-        n_steps = max(1, math.ceil(len(perm) / batch_size))
-        chunks.append(np.array_split(perm, n_steps))
-    n_steps = max(len(c) for c in chunks)
-    empty = np.zeros(0, dtype=np.int64)
-    return [_pad([c[s] if s < len(c) else empty for c in chunks]) for s in range(n_steps)]
+               rngs: Sequence[np.random.Generator]) -> list[torch.Tensor]:
+    """Per-step row indices ``(E, b)``: every member's batches have the same size.
+
+    Each member draws a fresh permutation of its rows every epoch and keeps its
+    first ``n_min`` (the smallest member's size), split into
+    ``ceil(n_min / batch_size)`` near-equal batches.  Members of a protocol have
+    (nearly) equal sizes, so at most a few random rows per member sit out an epoch.
+    """
+    n_min = min(len(r) for r in train_idx)
+    n_steps = max(1, math.ceil(n_min / batch_size))
+    perms = np.stack([rng.permutation(rows)[:n_min] for rows, rng in zip(train_idx, rngs)])
+    return [torch.from_numpy(c) for c in np.array_split(perms, n_steps, axis=1)]
 
 
 def _gather(arrays: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -113,6 +118,48 @@ def _gather(arrays: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, 
 
 def member_rng_seed(seeds: Sequence[int], salt: int) -> int:
     return int(np.random.SeedSequence([int(s) for s in seeds] + [salt]).generate_state(1)[0])
+
+
+def _named_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    return dict(module.named_parameters()) | dict(module.named_buffers())
+
+
+def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    """Swap a parameter or buffer for a new tensor (autograd keeps the old shape of a
+    leaf, so a member-subset needs a new Parameter, not a new ``.data``)."""
+    *path, leaf = name.split(".")
+    owner = module
+    for part in path:
+        owner = getattr(owner, part)
+    if leaf in owner._parameters:
+        old = owner._parameters[leaf]
+        owner._parameters[leaf] = nn.Parameter(value, requires_grad=old.requires_grad)
+    else:
+        owner._buffers[leaf] = value
+
+
+def _flatten(module: nn.Module, config: TrainConfig, opt: torch.optim.Adam | None,
+             keep: torch.Tensor | None, old: FlatParameters | None = None
+             ) -> tuple[FlatParameters, torch.optim.Adam]:
+    """(Re)pack the trainable parameters; with ``keep``, first drop the other members.
+
+    Adam's moments of the kept members carry over, so compaction does not change
+    any member's trajectory.
+    """
+    moments = None
+    if keep is not None:
+        state = opt.state[old.flat]
+        moments = {k: (v[keep].clone() if v.dim() else v.clone()) for k, v in state.items()}
+        old.release()
+        with torch.no_grad():
+            for name, t in _named_tensors(module).items():
+                _replace(module, name, t.detach()[keep].clone())
+    params = [p for p in module.parameters() if p.requires_grad]
+    flat = FlatParameters(params, params[0].shape[0])
+    new = flat.adam(config.lr, config.weight_decay)
+    if moments is not None:
+        new.state[flat.flat] = moments
+    return flat, new
 
 
 def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
@@ -128,8 +175,9 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         A module whose trainable parameters all carry the ensemble axis first.
         Parameters with ``requires_grad=False`` are left alone (frozen).
     loss_fn
-        ``loss_fn(x (E,B,F), batch {name: (E,B,...)}, w (E,B)) -> (E,)``: each
-        member's weighted mean loss over its real rows (``w`` = 1).
+        ``loss_fn(x (E,B,F), batch {name: (E,B,...)}, w) -> (E,)``: each
+        member's mean loss; ``w (E,B)`` weights rows (padding = 0) for the
+        validation pass, and is None in training (all rows real).
     X, arrays
         Full design matrix ``(n, F)`` and per-row targets (``y``, group codes...).
     train_idx, val_idx
@@ -146,63 +194,68 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
     if not (len(train_idx) == len(val_idx) == E):
         raise ConfigError("train_idx, val_idx and seeds need one entry per member")
     for e in range(E):
-        if len(train_idx[e]) == 0 or len(val_idx[e]) == 0:
-            raise ConfigError(f"member {e} has no training or no validation rows")
-    params = [p for p in module.parameters() if p.requires_grad]
-    buffers = list(module.buffers())
+        if len(train_idx[e]) < 2 or len(val_idx[e]) == 0:
+            raise ConfigError(f"member {e} has fewer than 2 training rows or no validation rows")
+    sizes = [len(t) for t in train_idx]
+    if max(sizes) > MAX_SIZE_RATIO * min(sizes):
+        raise ConfigError(
+            f"ensemble members have very different training sizes ({min(sizes)} to "
+            f"{max(sizes)} rows); train members of different sizes in separate calls.")
+    tensors = _named_tensors(module)
+    for name, t in tensors.items():
+        if t.dim() == 0 or t.shape[0] != E:
+            raise ConfigError(f"module tensor {name!r} lacks the ensemble axis of size {E}")
     with set_threads(config.n_threads):
         gen = torch.Generator().manual_seed(member_rng_seed(seeds, 1))
         if set_generator is not None:
             set_generator(gen)
         rngs = [np.random.default_rng([int(s), 2]) for s in seeds]
-        opt = FlatAdam(params, E, lr=config.lr, weight_decay=config.weight_decay)
-        best_flat = opt.flat.clone()
-        best_buffers = [b.clone() for b in buffers]
+        best = {k: t.detach().clone() for k, t in tensors.items()}  # full-size checkpoints
         best_loss = np.full(E, np.inf)
         best_epoch = np.zeros(E, dtype=np.int64)
         epochs_run = np.zeros(E, dtype=np.int64)
         stopped = np.zeros(E, dtype=bool)
         history: list[np.ndarray] = []
+        alive = np.arange(E)                 # original ids of the members still in `module`
+        flat, opt = _flatten(module, config, None, None)
         v_idx, v_w = _pad(val_idx)
-        xv = X[v_idx]
-        bv = _gather(arrays, v_idx)
+        xv, bv = X[v_idx], _gather(arrays, v_idx)
         for epoch in range(config.max_epochs):
             module.train()
-            running = torch.from_numpy(~stopped)
-            for idx, w in plan_epoch(train_idx, config.batch_size, rngs):
-                w = w * running.unsqueeze(1).to(w.dtype)
-                active = w.sum(1) > 0
-                if not bool(active.any()):
-                    continue
-                opt.zero_grad()
-                loss = loss_fn(X[idx], _gather(arrays, idx), w)
+            for idx in plan_epoch([train_idx[e] for e in alive], config.batch_size,
+                                  [rngs[e] for e in alive]):
+                flat.zero_grad()
+                loss = loss_fn(X[idx], _gather(arrays, idx), None)
                 loss.sum().backward()
-                opt.step(active)
-            epochs_run[~stopped] += 1
+                opt.step()
+            epochs_run[alive] += 1
             module.eval()
             with torch.no_grad():
-                val = loss_fn(xv, bv, v_w).detach().numpy().astype(np.float64)
+                val_alive = loss_fn(xv, bv, v_w).numpy().astype(np.float64)
+            val = np.full(E, np.nan)
+            val[alive] = val_alive
             history.append(val)
-            improved = (val < best_loss) & ~stopped
+            improved = val_alive < best_loss[alive]
             if improved.any():
-                best_loss[improved] = val[improved]
-                best_epoch[improved] = epoch + 1
-                imp = torch.from_numpy(improved)
-                sel = opt.member_mask(imp)
-                best_flat[sel] = opt.flat[sel]
-                for b, bb in zip(buffers, best_buffers):
-                    if b.dim() and b.shape[0] == E:
-                        bb[imp] = b[imp]
-            stopped |= (epoch + 1 - best_epoch) >= config.patience
+                ids = alive[improved]
+                best_loss[ids] = val_alive[improved]
+                best_epoch[ids] = epoch + 1
+                pos = torch.from_numpy(np.flatnonzero(improved))
+                for k, t in _named_tensors(module).items():
+                    best[k][torch.from_numpy(ids)] = t.detach()[pos]
+            stopped[alive] = (epoch + 1 - best_epoch[alive]) >= config.patience
             if stopped.all():
                 break
-        with torch.no_grad():
-            opt.flat.copy_(best_flat)
-            for b, bb in zip(buffers, best_buffers):
-                b.copy_(bb)
-            for p in params:       # give every parameter its own storage again
-                p.grad = None
-                p.data = p.data.clone()
+            keep = ~stopped[alive]
+            if not keep.all():           # drop stopped members from the computation
+                alive = alive[keep]
+                flat, opt = _flatten(module, config, opt, torch.from_numpy(np.flatnonzero(keep)),
+                                     old=flat)
+                v_idx, v_w = _pad([val_idx[e] for e in alive])
+                xv, bv = X[v_idx], _gather(arrays, v_idx)
+        flat.release()
+        for k in tensors:                     # restore every member's best checkpoint
+            _replace(module, k, best[k])
         if set_generator is not None:
             set_generator(None)
         module.eval()

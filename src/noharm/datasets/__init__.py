@@ -1,0 +1,28 @@
+"""Dataset loaders.  Every loader returns a :class:`Cohort`."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import DatasetError
+from .cohort import Cohort
+from .heart import load_heart
+from .synthetic import make_synthetic
+from .tabular import load_tabular, read_table
+
+DATASETS = {"synthetic": "built-in seeded synthetic cohort (no files needed)",
+            "heart": "UCI Heart Disease, Cleveland (297 rows)"}
+
+
+def load_dataset(name: str, *, path: str | os.PathLike | None = None, **kw: Any) -> Cohort:
+    """Load a built-in dataset by name (see ``DATASETS``)."""
+    if name == "synthetic":
+        return make_synthetic(**kw)
+    if name == "heart":
+        return load_heart(path)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, "
+                       "or pass your own file with --data FILE --target COL --group COL.")
+
+
+__all__ = ["Cohort", "load_heart", "make_synthetic", "load_tabular", "read_table",
+           "load_dataset", "DATASETS"]

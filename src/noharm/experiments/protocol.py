@@ -1,0 +1,232 @@
+"""The seed-000 protocol (DESIGN §3): outer 80:20 splits x (seeds x stratified K-fold).
+
+For each outer split, the training part is split ``n_folds`` ways (stratified
+by subgroup x label) once per seed; run (seed, fold) trains on the other folds,
+early-stops on that fold and is evaluated on the fixed test part, per
+subgroup.  All runs of one model train together as one batched ensemble.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .._validation import check_fraction, check_group_sizes, check_positive_int
+from ..datasets import Cohort
+from ..errors import ConfigError, GroupError
+from ..models import ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier
+from .metrics import group_metrics
+
+MODEL_NAMES = ("generic", "decoupled", "conditional-bias", "logreg")
+_NETS = {"generic": GenericClassifier, "decoupled": DecoupledClassifier,
+         "conditional-bias": ConditionalBiasClassifier}
+
+
+@dataclass
+class ProtocolConfig:
+    """Everything that defines a protocol run (written as the effective config)."""
+
+    models: tuple[str, ...] = MODEL_NAMES
+    n_seeds: int = 5
+    n_folds: int = 5
+    outer_splits: int = 1
+    test_size: float = 0.2
+    random_state: int = 0
+    hidden_layers: int = 6
+    hidden_units: int = 64
+    dropout: float = 0.2
+    lr: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 200
+    patience: int = 20
+    attr_layers: int = 5
+    n_bias: int = 1
+    training: str = "two_stage"
+    n_threads: int = 1
+    n_jobs: int = 1
+    ensemble_size: int = 25
+
+    def validate(self) -> "ProtocolConfig":
+        models = tuple(self.models)
+        if not models:
+            raise ConfigError("no models selected; choose from " + ", ".join(MODEL_NAMES) + ".")
+        for m in models:
+            if m not in MODEL_NAMES:
+                raise ConfigError(f"unknown model {m!r}; choose from {', '.join(MODEL_NAMES)}.")
+        if len(set(models)) != len(models):
+            raise ConfigError(f"models repeat: {list(models)}.")
+        self.models = models
+        check_positive_int(self.n_seeds, name="n_seeds")
+        check_positive_int(self.n_folds, name="n_folds", minimum=2)
+        check_positive_int(self.outer_splits, name="outer_splits")
+        check_fraction(self.test_size, name="test_size", high=0.9)
+        check_positive_int(self.random_state, name="random_state", minimum=0)
+        check_positive_int(self.n_jobs, name="n_jobs")
+        check_positive_int(self.ensemble_size, name="ensemble_size")
+        return self
+
+    def net_params(self, model: str) -> dict[str, Any]:
+        p = dict(hidden_layers=self.hidden_layers, hidden_units=self.hidden_units,
+                 dropout=self.dropout, lr=self.lr, batch_size=self.batch_size,
+                 max_epochs=self.max_epochs, patience=self.patience, n_threads=self.n_threads)
+        if model == "conditional-bias":
+            p.update(attr_layers=self.attr_layers, n_bias=self.n_bias, training=self.training)
+        return p
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["models"] = list(self.models)
+        return d
+
+
+@dataclass
+class ProtocolResult:
+    """Tidy results (one row per model x outer split x seed x fold x group x metric)."""
+
+    results: pd.DataFrame
+    config: dict
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _strata(groups: np.ndarray, y: np.ndarray, minimum: int) -> np.ndarray:
+    key = np.char.add(groups.astype(str), "|" + y.astype(str))
+    _, counts = np.unique(key, return_counts=True)
+    return key if counts.min() >= minimum else groups
+
+
+def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int
+              ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Test rows, train-part rows and the run list (seed, fold, train idx, val idx)."""
+    idx = np.arange(len(y))
+    strat = _strata(groups, y, 2)
+    train_part, test_part = train_test_split(idx, test_size=cfg.test_size,
+                                             random_state=cfg.random_state + outer,
+                                             stratify=strat)
+    train_part, test_part = np.sort(train_part), np.sort(test_part)
+    missing = sorted(set(groups) - set(groups[train_part]))
+    if missing:
+        raise GroupError(f"subgroup {missing[0]!r} is absent from the training data; "
+                         "merge it with another group or use coarser bins.")
+    inner = _strata(groups[train_part], y[train_part], cfg.n_folds)
+    runs = []
+    for seed in range(1, cfg.n_seeds + 1):
+        skf = StratifiedKFold(cfg.n_folds, shuffle=True,
+                              random_state=seed + 1000 * (cfg.random_state + outer))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            for fold, (tr, va) in enumerate(skf.split(train_part, inner)):
+                runs.append({"seed": seed, "fold": fold, "train": train_part[tr],
+                             "val": train_part[va]})
+    return test_part, train_part, runs
+
+
+def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
+                 progress: Callable[[str], None] | None = None) -> ProtocolResult:
+    """Run every model of ``config`` over the protocol on ``cohort``.
+
+    The runs of one model and outer split are trained as batched ensembles of at
+    most ``config.ensemble_size`` members.  Tasks (outer split x model x ensemble)
+    run in ``config.n_jobs`` processes (joblib/loky, one torch thread each).
+    Every task is seeded on its own, so the results do not depend on ``n_jobs``
+    (they do depend on ``ensemble_size``, which groups the dropout streams).
+    """
+    cfg = (config or ProtocolConfig()).validate()
+    X = cohort.X
+    y = cohort.y.to_numpy().astype(np.int64)
+    groups = cohort.subgroups.to_numpy().astype(str)
+    if len(X) != len(y) or len(groups) != len(y):
+        raise ConfigError("cohort X, y and groups have different lengths.")
+    check_group_sizes(groups, minimum=2 * cfg.n_folds,
+                      purpose=f"by the protocol (2 per fold, {cfg.n_folds} folds)")
+    say = progress or (lambda s: None)
+    splits = [make_runs(groups, y, cfg, outer) for outer in range(cfg.outer_splits)]
+    n_runs = len(splits[0][2])
+    chunks = np.array_split(np.arange(n_runs), -(-n_runs // cfg.ensemble_size))
+    cost = {"conditional-bias": 0, "decoupled": 1, "generic": 2, "logreg": 3}
+    tasks = sorted(((o, m, c) for o in range(cfg.outer_splits) for m in cfg.models
+                    for c in range(len(chunks) if m != "logreg" else 1)),
+                   key=lambda t: (cost[t[1]], t[0], t[2]))
+
+    def runs_of(o: int, m: str, c: int) -> list[dict]:
+        runs = splits[o][2]
+        return runs if m == "logreg" else [runs[i] for i in chunks[c]]
+
+    say(f"{len(tasks)} tasks ({n_runs} runs per model and split, ensembles of at most "
+        f"{cfg.ensemble_size}) on {cfg.n_jobs} process(es)")
+    if cfg.n_jobs == 1:
+        outs = [_task(o, m, cfg, X, y, groups, splits[o][0], runs_of(o, m, c))
+                for o, m, c in tasks]
+    else:
+        from joblib import Parallel, delayed
+        outs = Parallel(n_jobs=cfg.n_jobs, backend="loky")(
+            delayed(_task)(o, m, cfg, X, y, groups, splits[o][0], runs_of(o, m, c))
+            for o, m, c in tasks)
+    frames, notes = [], []
+    timings = {m: 0.0 for m in cfg.models}
+    order = sorted(range(len(tasks)),
+                   key=lambda i: (tasks[i][0], cfg.models.index(tasks[i][1]), tasks[i][2]))
+    for i in order:
+        (outer, model, _), (frame, seconds, note) = tasks[i], outs[i]
+        timings[model] += seconds
+        if note and note not in notes:
+            notes.append(note)
+            say(note)
+        if frame is not None:
+            frames.append(frame)
+    if not frames:
+        raise ConfigError("no model produced results; see the notes above.")
+    results = pd.concat(frames, ignore_index=True)
+    return ProtocolResult(results=results, config={"protocol": cfg.to_dict(),
+                                                   "cohort": cohort.meta},
+                          timings=timings, notes=notes)
+
+
+def _task(outer: int, model: str, cfg: ProtocolConfig, X: pd.DataFrame, y: np.ndarray,
+          groups: np.ndarray, test: np.ndarray, runs: list[dict]
+          ) -> tuple[pd.DataFrame | None, float, str | None]:
+    """Train one model on some runs of one outer split (one ensemble); tidy metrics."""
+    Xte, yte, gte = X.iloc[test], y[test], groups[test]
+    t0 = time.perf_counter()
+    try:
+        proba = _fit_predict(model, cfg, X, y, groups, runs, Xte, gte)
+    except GroupError as exc:
+        if model != "decoupled":
+            raise
+        return None, time.perf_counter() - t0, f"split {outer}: decoupled skipped: {exc}"
+    seconds = time.perf_counter() - t0
+    m = group_metrics(yte, proba, gte)
+    run = m.pop("run").to_numpy()
+    m.insert(0, "model", model)
+    m.insert(1, "outer_split", outer)
+    m.insert(2, "seed", np.array([r["seed"] for r in runs])[run])
+    m.insert(3, "fold", np.array([r["fold"] for r in runs])[run])
+    return m, seconds, None
+
+
+def _fit_predict(model: str, cfg: ProtocolConfig, X: pd.DataFrame, y: np.ndarray,
+                 groups: np.ndarray, runs: list[dict], Xte: pd.DataFrame,
+                 gte: np.ndarray) -> np.ndarray:
+    """Probabilities (n_runs, n_test) of one model over all runs."""
+    if model == "logreg":
+        Xa = X.to_numpy(dtype=np.float64)
+        out = []
+        for run in runs:
+            pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+            pipe.fit(Xa[run["train"]], y[run["train"]])
+            out.append(pipe.predict_proba(Xte.to_numpy(dtype=np.float64))[:, 1])
+        return np.vstack(out)
+    est = _NETS[model](**cfg.net_params(model))
+    est.fit_runs(X, y, sensitive_features=groups, train_indices=[r["train"] for r in runs],
+                 val_indices=[r["val"] for r in runs],
+                 seeds=[r["seed"] * 10 + r["fold"] for r in runs])
+    return est.predict_proba_runs(Xte, sensitive_features=gte)
