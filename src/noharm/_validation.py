@@ -56,6 +56,8 @@ def check_X(X: Any, *, name: str = "X") -> tuple[np.ndarray, list[str]]:
             raise ConfigError(f"{name} must be 2-D (rows x features), got a 1-D array; "
                               "use X.reshape(-1, 1) for a single feature.")
         names = [f"x{i}" for i in range(arr.shape[1])] if arr.ndim == 2 else []
+    if not arr.flags.writeable or not arr.flags.c_contiguous:
+        arr = np.array(arr, dtype=np.float32, order="C")   # torch needs writable memory
     if arr.ndim != 2:
         raise ConfigError(f"{name} must be 2-D (rows x features), got shape {arr.shape}.")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -152,7 +154,7 @@ def _check_unused_categories(ser: pd.Series, *, name: str) -> None:
         unused = [c for c in ser.cat.categories if c not in set(ser.unique())]
         if unused:
             raise GroupError(
-                f"subgroup {unused[0]!r} of {name} has no rows in the training data; "
+                f"subgroup {str(unused[0])!r} of {name} has no rows in the training data; "
                 "drop it (Series.cat.remove_unused_categories()) or merge it with another group."
             )
 
@@ -197,6 +199,6 @@ def check_group_sizes(labels: np.ndarray, *, minimum: int, purpose: str) -> None
     if small:
         v, c = min(small, key=lambda t: t[1])
         raise GroupError(
-            f"subgroup {v!r} has {c} rows, fewer than the {minimum} needed {purpose}; "
+            f"subgroup {str(v)!r} has {c} rows, fewer than the {minimum} needed {purpose}; "
             "use coarser group bins or merge small groups."
         )

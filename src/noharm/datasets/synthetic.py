@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .cohort import Cohort
 
 
-def make_synthetic(n_samples: int = 1500, n_features: int = 10, *, p_old: float = 0.35,
+def make_synthetic(n_samples: int = 800, n_features: int = 10, *, p_old: float = 0.35,
                    p_female: float = 0.35, effect: float = 3.0, noise: float = 0.5,
                    random_state: int = 0) -> Cohort:
     """Generate the cohort.

@@ -113,7 +113,7 @@ def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int
                                              random_state=cfg.random_state + outer,
                                              stratify=strat)
     train_part, test_part = np.sort(train_part), np.sort(test_part)
-    missing = sorted(set(groups) - set(groups[train_part]))
+    missing = sorted(set(map(str, groups)) - set(map(str, groups[train_part])))
     if missing:
         raise GroupError(f"subgroup {missing[0]!r} is absent from the training data; "
                          "merge it with another group or use coarser bins.")

@@ -108,7 +108,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
 
     def _group_codes(self, groups: np.ndarray) -> np.ndarray:
         known = {g: i for i, g in enumerate(self.groups_)}
-        unseen = sorted(set(np.unique(groups)) - set(known))
+        unseen = sorted(set(map(str, np.unique(groups))) - set(known))
         if unseen:
             raise GroupError(
                 f"group {unseen[0]!r} was never seen in training (known groups: "

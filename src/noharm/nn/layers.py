@@ -30,17 +30,21 @@ class EnsembleLinear(nn.Module):
     own seed.
     """
 
-    def __init__(self, seeds: Sequence[int], in_features: int, out_features: int):
+    def __init__(self, seeds: Sequence[int], in_features: int, out_features: int,
+                 bias: bool = True):
         super().__init__()
         bound = 1.0 / math.sqrt(in_features)
         seeds = [int(s) for s in seeds]
         self.weight = nn.Parameter(member_seeds_init((in_features, out_features), bound, seeds))
-        self.bias = nn.Parameter(member_seeds_init((1, out_features), bound,
-                                                   [s + 7919 for s in seeds]))
+        self.bias = (nn.Parameter(member_seeds_init((1, out_features), bound,
+                                                    [s + 7919 for s in seeds]))
+                     if bias else None)
         self.in_features = in_features
         self.out_features = out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (E, B, in) -> (E, B, out)
+        if self.bias is None:
+            return torch.bmm(x, self.weight)
         return torch.baddbmm(self.bias, x, self.weight)
 
 
@@ -108,8 +112,10 @@ class EnsembleMLP(nn.Module):
         super().__init__()
         seeds = [int(s) for s in seeds]
         dims = [in_features, *hidden]
+        # no bias before BatchNorm: it cancels in the normalisation, and under Adam its
+        # zero-mean gradient noise makes it (and the running mean) drift for nothing
         self.linears = nn.ModuleList(
-            EnsembleLinear([s * 1000 + i for s in seeds], dims[i], dims[i + 1])
+            EnsembleLinear([s * 1000 + i for s in seeds], dims[i], dims[i + 1], bias=False)
             for i in range(len(hidden)))
         self.norms = nn.ModuleList(EnsembleBatchNorm(len(seeds), h) for h in hidden)
         self.head = EnsembleLinear([s * 1000 + 999 for s in seeds], dims[-1], out_features)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -23,7 +24,7 @@ from torch import nn
 
 from .._validation import check_fraction, check_positive_int
 from ..errors import ConfigError
-from .optim import FlatParameters
+from .optim import LAYOUT_WARNING, FlatParameters
 
 LossFn = Callable[[torch.Tensor, Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
@@ -205,7 +206,8 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
     for name, t in tensors.items():
         if t.dim() == 0 or t.shape[0] != E:
             raise ConfigError(f"module tensor {name!r} lacks the ensemble axis of size {E}")
-    with set_threads(config.n_threads):
+    with set_threads(config.n_threads), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
         gen = torch.Generator().manual_seed(member_rng_seed(seeds, 1))
         if set_generator is not None:
             set_generator(gen)

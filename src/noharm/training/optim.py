@@ -11,14 +11,14 @@ were trained alone.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import torch
 
 # The parameters are strided views of the flat buffer; autograd warns that such
 # gradients "may impair performance" (a concern for DDP buckets, not for us).
-warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
+# The training loop silences exactly this message while it trains.
+LAYOUT_WARNING = "grad and param do not obey the gradient layout"
 
 
 class FlatParameters:

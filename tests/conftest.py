@@ -1,0 +1,38 @@
+"""Test configuration: data from ../shared/data, an empty user cache, small models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+os.environ.setdefault("NOHARM_DATA_DIR", str(SHARED_DATA))
+
+# Small, fast networks for tests that only check behaviour, not accuracy.
+SMALL = dict(hidden_layers=2, hidden_units=16, max_epochs=15, patience=5, batch_size=32)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("NOHARM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return Path(os.environ["NOHARM_DATA_DIR"])
+
+
+@pytest.fixture
+def toy():
+    """Two groups; group ``a`` has the label relationship flipped."""
+    rng = np.random.default_rng(0)
+    n = 240
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    g = np.where(X[:, 0] > 0.4, "a", "b")
+    s = X[:, 1] + X[:, 2]
+    y = (np.where(g == "a", -s, s) + 0.2 * rng.normal(size=n) > 0).astype(int)
+    return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y), pd.Series(g)
