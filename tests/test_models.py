@@ -1,0 +1,151 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+
+from conftest import SMALL
+from noharm.errors import (ConfigError, FeatureMismatchError, GroupError, NotFittedError,
+                           PersistenceError)
+from noharm.models import ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier
+from noharm.models.conditional_bias import _set_trainable, label_loss
+from noharm.models.base import train_val_split
+
+ALL = [GenericClassifier, DecoupledClassifier, ConditionalBiasClassifier]
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_fit_predict_shapes_and_reproducibility(cls, toy):
+    X, y, g = toy
+    a = cls(random_state=3, **SMALL).fit(X, y, sensitive_features=g)
+    b = cls(random_state=3, **SMALL).fit(X, y, sensitive_features=g)
+    pa = a.predict_proba(X, sensitive_features=g)
+    assert pa.shape == (len(X), 2) and np.allclose(pa.sum(1), 1)
+    assert np.array_equal(pa, b.predict_proba(X, sensitive_features=g))   # bit-identical
+    assert set(a.predict(X, sensitive_features=g)) <= {0, 1}
+    c = cls(random_state=4, **SMALL).fit(X, y, sensitive_features=g)
+    assert not np.array_equal(pa, c.predict_proba(X, sensitive_features=g))
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_save_load_round_trip(cls, toy, tmp_path):
+    X, y, g = toy
+    m = cls(**SMALL).fit(X, y.map({0: "neg", 1: "pos"}), sensitive_features=g)
+    m.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json",
+                                                                 "model.safetensors"]
+    back = cls.load(tmp_path / "m")
+    assert np.array_equal(m.predict_proba(X, g), back.predict_proba(X, g))
+    assert list(back.predict(X, g)[:5]) == list(m.predict(X, g)[:5])
+    assert back.get_params() == m.get_params()
+
+
+def test_load_errors(tmp_path, toy):
+    with pytest.raises(PersistenceError, match="not a saved noharm model"):
+        GenericClassifier.load(tmp_path)
+    X, y, g = toy
+    GenericClassifier(**SMALL).fit(X, y).save(tmp_path / "g")
+    with pytest.raises(PersistenceError, match="not a DecoupledClassifier"):
+        DecoupledClassifier.load(tmp_path / "g")
+    cfg = (tmp_path / "g" / "config.json")
+    cfg.write_text(cfg.read_text().replace('"format_version": 1', '"format_version": 99'))
+    with pytest.raises(PersistenceError, match="format 99"):
+        GenericClassifier.load(tmp_path / "g")
+
+
+def test_sklearn_params_and_clone():
+    m = ConditionalBiasClassifier(n_bias=2, training="joint")
+    assert m.get_params()["n_bias"] == 2
+    m.set_params(attr_layers=3)
+    assert clone(m).get_params()["attr_layers"] == 3
+
+
+def test_groups_at_prediction_time(toy):
+    X, y, g = toy
+    generic = GenericClassifier(**SMALL).fit(X, y)
+    cb = ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g)
+    assert generic.predict(X).shape == cb.predict(X).shape == (len(X),)   # no group needed
+    dcp = DecoupledClassifier(**SMALL).fit(X, y, sensitive_features=g)
+    with pytest.raises(GroupError, match="needs sensitive_features at prediction"):
+        dcp.predict(X)
+    with pytest.raises(GroupError, match="'c' was never seen"):
+        dcp.predict(X.iloc[:3], sensitive_features=["a", "b", "c"])
+    with pytest.raises(GroupError, match="needs sensitive_features at fit"):
+        ConditionalBiasClassifier(**SMALL).fit(X, y)
+
+
+def test_single_class_group_named_by_decoupled_only(toy):
+    X, y, g = toy
+    y = y.copy()
+    y[g == "a"] = 1
+    with pytest.raises(GroupError, match="subgroup 'a' has training rows of one class only"):
+        DecoupledClassifier(**SMALL).fit(X, y, sensitive_features=g)
+    GenericClassifier(**SMALL).fit(X, y, sensitive_features=g)
+    ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g)
+
+
+def test_bad_inputs(toy):
+    X, y, g = toy
+    m = GenericClassifier(**SMALL)
+    with pytest.raises(NotFittedError):
+        m.predict(X)
+    with pytest.raises(ValueError, match="missing values"):
+        m.fit(X.assign(f0=np.nan), y)
+    with pytest.raises(ValueError, match="binary"):
+        m.fit(X, np.arange(len(X)) % 3)
+    with pytest.raises(ValueError, match="rows"):
+        m.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="rows"):
+        ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g[:-1])
+    m.fit(X, y)
+    with pytest.raises(FeatureMismatchError, match="6"):
+        m.predict(X.iloc[:, :4])
+    with pytest.raises(ConfigError, match="n_bias=3"):
+        ConditionalBiasClassifier(n_bias=3, hidden_layers=2).fit(X, y, sensitive_features=g)
+    with pytest.raises(ConfigError, match="training"):
+        ConditionalBiasClassifier(training="both").fit(X, y, sensitive_features=g)
+
+
+def test_validation_split_keeps_every_group():
+    y = np.array([0, 1] * 20)
+    g = np.array(["a"] * 36 + ["b"] * 4)
+    tr, va = train_val_split(y, g, 0.2, 0)
+    assert set(g[va]) == {"a", "b"} and set(g[tr]) == {"a", "b"}
+    assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 40
+
+
+def test_two_stage_freezes_attribute_predictor(toy):
+    X, y, g = toy
+    m = ConditionalBiasClassifier(**SMALL)
+    m.fit(X, y, sensitive_features=g)
+    Xt = torch.from_numpy(X.to_numpy(np.float32).copy())
+    arrays = {"y": torch.tensor(y.to_numpy(), dtype=torch.float32),
+              "g": torch.from_numpy(m._group_codes(g.to_numpy()))}
+    tr, va = train_val_split(y.to_numpy(), g.to_numpy(), 0.2, 0)
+    attr_before = {k: v.clone() for k, v in m.net_.attr.state_dict().items()}
+    label_before = {k: v.clone() for k, v in m.net_.label.state_dict().items()}
+    m.fit_label_network(Xt, arrays, [tr], [va], [7])
+    for k, v in m.net_.attr.state_dict().items():
+        assert torch.equal(v, attr_before[k]), k          # weights and BN statistics
+    assert any(not torch.equal(v, label_before[k]) for k, v in m.net_.label.state_dict().items())
+
+
+def test_joint_mode_gradients_reach_attribute_predictor(toy):
+    X, y, g = toy
+    m = ConditionalBiasClassifier(training="joint", **SMALL).fit(X, y, sensitive_features=g)
+    net = m.net_
+    _set_trainable(net, attr=True, label=True)
+    net.train()
+    x = torch.from_numpy(X.to_numpy(np.float32).copy()).unsqueeze(0)
+    batch = {"y": torch.tensor(y.to_numpy(), dtype=torch.float32).unsqueeze(0),
+             "g": torch.from_numpy(m._group_codes(g.to_numpy())).unsqueeze(0)}
+    # even with attr_weight = 0, the label loss reaches the attribute predictor
+    label_loss(net, 0.0)(x, batch, None).sum().backward()
+    grads = [p.grad for p in net.attr.linears.parameters()]
+    assert all(gr is not None and gr.abs().sum() > 0 for gr in grads)
+
+
+def test_predict_groups(toy):
+    X, y, g = toy
+    m = ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g)
+    assert (m.predict_groups(X) == g.to_numpy()).mean() > 0.8
