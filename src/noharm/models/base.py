@@ -17,7 +17,7 @@ from .. import __version__
 from .._validation import (check_X, check_binary_y, check_fraction, check_groups,
                            check_positive_int)
 from ..errors import FeatureMismatchError, GroupError, NotFittedError, PersistenceError
-from ..training import TrainConfig, TrainReport
+from ..training import TrainConfig, TrainReport, set_threads
 
 FORMAT_VERSION = 1
 _REGISTRY: dict[str, type["NetClassifier"]] = {}
@@ -189,7 +189,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         codes = self._group_codes(groups) if (groups is not None and self.groups_
                                               and self.requires_groups_predict) else None
         self.net_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), set_threads(self.n_threads):
             logits = self._run_logits(torch.from_numpy(Xa), codes)
         return torch.sigmoid(logits).numpy().astype(np.float64)
 

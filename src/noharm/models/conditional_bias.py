@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .._validation import check_choice, check_fraction, check_positive_int
 from ..errors import ConfigError, GroupError
 from ..nn import ConditionalBiasNet
-from ..training import TrainReport, fit_members
+from ..training import TrainReport, fit_members, set_threads
 from .base import weighted_mean
 from .generic import GenericClassifier
 
@@ -156,7 +156,7 @@ class ConditionalBiasClassifier(GenericClassifier):
         self._check_fitted()
         Xa, _ = self._inputs(X, None, fitting=False)
         self.net_.eval()
-        with torch.no_grad():
+        with torch.no_grad(), set_threads(self.n_threads):
             logits = self.net_.attribute_logits(torch.from_numpy(Xa).unsqueeze(0).expand(
                 self.n_runs_, -1, -1))[0]
         return np.array(self.groups_)[logits.argmax(-1).numpy()]
