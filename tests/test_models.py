@@ -149,3 +149,14 @@ def test_predict_groups(toy):
     X, y, g = toy
     m = ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g)
     assert (m.predict_groups(X) == g.to_numpy()).mean() > 0.8
+
+
+@pytest.mark.parametrize("params", [dict(n_bias=2), dict(training="joint", attr_weight=0.5)])
+def test_conditional_bias_variants_train_and_round_trip(params, toy, tmp_path):
+    X, y, g = toy
+    m = ConditionalBiasClassifier(**SMALL, **params).fit(X, y, sensitive_features=g)
+    assert len(m.net_.proj) == params.get("n_bias", 1)
+    assert (m.predict(X) == y).mean() > 0.6
+    m.save(tmp_path / "m")
+    assert np.array_equal(ConditionalBiasClassifier.load(tmp_path / "m").predict_proba(X),
+                          m.predict_proba(X))
