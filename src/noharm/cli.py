@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import typer
 
 from .errors import ConfigError, NoharmError
@@ -65,7 +66,7 @@ def _check_output(output: Optional[Path], overwrite: bool) -> None:
         return
     if output.exists() and not output.is_dir():
         raise ConfigError(f"--output {output} is a file; give a directory.")
-    if (output / "results.csv").exists() and not overwrite:
+    if any((output / f).exists() for f in ("results.csv", "audit.csv")) and not overwrite:
         raise ConfigError(f"{output} already holds results; pass --overwrite to replace them "
                           "or choose another --output.")
     try:
@@ -114,6 +115,10 @@ def run(
     dropna: bool = typer.Option(False, help="Drop rows of --data with missing values."),
     drop_group_columns: bool = typer.Option(False, help="Do not use the group columns of "
                                             "--data as features."),
+    harm_guard: bool = typer.Option(False, help="Add harm-guard rows: per run and group, the "
+                                    "personalized model only where its early-stopping fold "
+                                    "does not show it worse than generic."),
+    guard_alpha: float = typer.Option(0.05, help="Level of the harm guard's one-sided test."),
     quiet: bool = typer.Option(False, help="No progress messages."),
 ) -> None:
     """Run the personalization protocol (generic vs decoupled vs conditional bias)."""
@@ -125,7 +130,8 @@ def run(
         n_folds=folds, outer_splits=outer_splits, test_size=test_size, random_state=random_state,
         hidden_layers=hidden_layers, hidden_units=hidden_units, lr=lr, batch_size=batch_size,
         max_epochs=max_epochs, patience=patience, attr_layers=attr_layers, n_bias=bias_layers,
-        training=training, n_jobs=jobs).validate()
+        training=training, n_jobs=jobs, harm_guard=harm_guard,
+        guard_alpha=guard_alpha).validate()
     from ._validation import check_choice
     check_choice(training, name="--training", choices=("two_stage", "joint"))
     if not 1 <= bias_layers <= min(hidden_layers, attr_layers):
@@ -137,7 +143,12 @@ def run(
     say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
     say(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features, subgroups "
         + ", ".join(f"{k} {v}" for k, v in cohort.subgroups.value_counts().items()))
-    result = run_protocol(cohort, cfg, progress=say)
+    source = {"dataset": dataset, "data": str(data) if data else None, "target": target,
+              "group": list(group or []), "data_path": str(data_path) if data_path else None,
+              "dropna": dropna, "drop_group_columns": drop_group_columns,
+              "n_samples": n_samples, "random_state": random_state}
+    result = run_protocol(cohort, cfg, progress=say,
+                          model_dir=(output / "models") if output is not None else None)
     summary = summarize(result.results)
     text = markdown_report(summary, title=f"{cohort.name}: {cfg.n_seeds} seeds x "
                            f"{cfg.n_folds} folds x {cfg.outer_splits} outer split(s)")
@@ -148,9 +159,12 @@ def run(
         result.results.to_csv(output / "results.csv", index=False)
         summary.to_csv(output / "summary.csv", index=False)
         (output / "summary.md").write_text(text)
-        cfg_out = dict(result.config, timings_s=result.timings, notes=result.notes)
+        cfg_out = dict(result.config, data_source=source, timings_s=result.timings,
+                       notes=result.notes)
         (output / "config.json").write_text(json.dumps(cfg_out, indent=2, default=str))
-        say(f"wrote {output}/results.csv, summary.csv, summary.md, config.json")
+        (output / "splits.json").write_text(json.dumps(result.splits))
+        say(f"wrote {output}/results.csv, summary.csv, summary.md, config.json, splits.json, "
+            "models/")
 
 
 @data_app.command("list")
@@ -178,6 +192,160 @@ def data_show(
                           False, 800, 0)
     typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features")
     typer.echo(cohort.summary().to_string(index=False))
+
+audit_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                        help="Audit personalization: BoP per subgroup, tests, bounds.")
+app.add_typer(audit_app, name="audit")
+
+
+def _load_saved(from_dir: Path, personalized: str, split: int):
+    """Cohort, test rows and the two saved models of a ``noharm run --output`` directory."""
+    from .models import NetClassifier
+    cfg_file, splits_file = from_dir / "config.json", from_dir / "splits.json"
+    if not cfg_file.is_file() or not splits_file.is_file():
+        raise ConfigError(f"{from_dir} is not the --output of `noharm run` (needs config.json "
+                          "and splits.json); run `noharm run ... --output DIR` first.")
+    cfg = json.loads(cfg_file.read_text())
+    src = cfg.get("data_source") or {}
+    cohort = _load_cohort(src.get("dataset"), Path(src["data"]) if src.get("data") else None,
+                          src.get("target"), src.get("group"),
+                          Path(src["data_path"]) if src.get("data_path") else None,
+                          bool(src.get("dropna")), bool(src.get("drop_group_columns")),
+                          int(src.get("n_samples", 800)), int(src.get("random_state", 0)))
+    splits = json.loads(splits_file.read_text())
+    if not 0 <= split < len(splits):
+        raise ConfigError(f"--split {split} does not exist; {from_dir} has outer splits "
+                          f"0..{len(splits) - 1}.")
+    models = []
+    for name in ("generic", personalized):
+        d = from_dir / "models" / name / f"split{split}"
+        if not d.is_dir():
+            raise ConfigError(f"{from_dir} has no saved {name} model for split {split}; rerun "
+                              f"`noharm run` with --models including {name} and --output.")
+        models.append(NetClassifier.load(d))
+    return cohort, np.asarray(splits[split]["test"]), models[0], models[1]
+
+
+@audit_app.callback(invoke_without_command=True)
+@friendly
+def audit(
+    ctx: typer.Context,
+    dataset: Optional[str] = typer.Option(None, help="synthetic (default) or heart."),
+    data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
+    target: Optional[str] = typer.Option(None, help="Binary target column of --data."),
+    group: Optional[list[str]] = typer.Option(None, help="Group attribute(s) of --data."),
+    data_path: Optional[Path] = typer.Option(None, help="Explicit file of a built-in dataset."),
+    from_dir: Optional[Path] = typer.Option(None, "--from", help="Reuse the models of a "
+                                            "`noharm run --output DIR`."),
+    personalized: str = typer.Option("conditional-bias", help="hp: conditional-bias or "
+                                     "decoupled (h0 is the generic model)."),
+    split: int = typer.Option(0, help="Outer split whose test part is audited."),
+    method: str = typer.Option("integrated_gradients", help="Attribution method: "
+                               "integrated_gradients, input_x_gradient, saliency, "
+                               "feature_ablation."),
+    top_frac: float = typer.Option(0.4, help="Share of top-attributed features (r)."),
+    no_explain: bool = typer.Option(False, help="Skip the explanation BoP."),
+    eps: float = typer.Option(0.01, help="Smallest benefit worth detecting (bounds)."),
+    alpha: float = typer.Option(0.05, help="Test level of the verdicts."),
+    n_boot: int = typer.Option(1000, help="Bootstrap replicates."),
+    seeds: int = typer.Option(5), folds: int = typer.Option(5),
+    jobs: int = typer.Option(1, help="Processes for training (without --from)."),
+    random_state: int = typer.Option(0),
+    n_samples: int = typer.Option(800, help="Rows of the synthetic cohort."),
+    dropna: bool = typer.Option(False),
+    output: Optional[Path] = typer.Option(None, help="Directory for audit.csv, audit.md, "
+                                          "forest.png, reliability.json."),
+    overwrite: bool = typer.Option(False),
+    quiet: bool = typer.Option(False),
+) -> None:
+    """Audit a personalized model against the generic one, per subgroup.
+
+    Without --from it first trains both models with the protocol (seeds x folds runs on
+    the training part of outer split 0) and audits their run-averaged predictions on the
+    test part.  `noharm audit bounds` gives the reliability bounds alone.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import tempfile
+
+    from ._validation import check_choice
+    from .audit import ATTRIBUTION_METHODS, audit_models
+    from .experiments import ProtocolConfig, run_protocol
+    from .models import NetClassifier
+    from .report import forest_plot, markdown_table
+
+    check_choice(personalized, name="--personalized", choices=("conditional-bias",
+                                                                "decoupled"))
+    check_choice(method, name="--method", choices=tuple(ATTRIBUTION_METHODS))
+    _check_output(output, overwrite)
+    say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
+    if from_dir is not None:
+        if dataset or data:
+            raise ConfigError("--from reuses the data of that run; drop --dataset/--data.")
+        cohort, test, h0, hp = _load_saved(from_dir, personalized, split)
+    else:
+        cohort = _load_cohort(dataset, data, target, group, data_path, dropna, False,
+                              n_samples, random_state)
+        cfg = ProtocolConfig(models=("generic", personalized), n_seeds=seeds, n_folds=folds,
+                             random_state=random_state, n_jobs=jobs)
+        with tempfile.TemporaryDirectory() as tmp:
+            say(f"training generic and {personalized} on {cohort.name} ...")
+            res = run_protocol(cohort, cfg, progress=say, model_dir=tmp)
+            test = np.asarray(res.splits[split if split == 0 else 0]["test"])
+            h0 = NetClassifier.load(Path(tmp) / "generic" / "split0")
+            hp = NetClassifier.load(Path(tmp) / personalized / "split0")
+    g = cohort.subgroups.to_numpy()[test]
+    result = audit_models(h0, hp, cohort.X.iloc[test], cohort.y.iloc[test], sensitive_features=g,
+                          explain=not no_explain, method=method, top_frac=top_frac,
+                          n_boot=n_boot, alpha=alpha, eps=eps, random_state=random_state)
+    shown = result.table.copy()
+    for c in ("cost_h0", "cost_hp", "bop", "ci_low", "ci_high"):
+        shown[c] = shown[c].map(lambda v: f"{v:+.3f}" if c in ("bop", "ci_low", "ci_high")
+                                else f"{v:.3f}")
+    shown["p_value"] = shown["p_value"].map(lambda v: "–" if v != v else f"{v:.3g}")
+    text = (f"## Audit: {personalized} (hp) vs generic (h0) on {cohort.name}, "
+            f"{len(test)} test rows\n\n" + markdown_table(shown) + "\n\n"
+            + "\n".join(result.summary_lines()) + "\n")
+    typer.echo(text)
+    if output is not None:
+        result.table.to_csv(output / "audit.csv", index=False)
+        (output / "audit.md").write_text(text)
+        (output / "reliability.json").write_text(json.dumps(
+            {"reliability": result.reliability, "family": result.family}, indent=2,
+            default=str))
+        forest_plot(result.table, output / "forest.png",
+                    title=f"BoP of {personalized} vs generic ({cohort.name})")
+        say(f"wrote {output}/audit.csv, audit.md, reliability.json, forest.png")
+
+
+@audit_app.command("bounds")
+@friendly
+def audit_bounds(
+    n: float = typer.Option(..., help="Rows of the dataset (e.g. 8e9)."),
+    eps: float = typer.Option(0.01, help="Smallest benefit worth detecting."),
+    sigma: Optional[float] = typer.Option(None, help="sd of a Gaussian BoP."),
+    laplace_b: Optional[float] = typer.Option(None, help="Scale of a Laplace BoP."),
+    k: Optional[int] = typer.Option(None, help="Show k = 1..K attributes."),
+) -> None:
+    """Lower bound on the error of any BoP test for k = 1..K attributes, and k_max."""
+    from .audit import bounds_table
+    from .report import markdown_table
+
+    if k is not None and k < 1:
+        raise ConfigError(f"--k must be >= 1, got {k}.")
+    table, kmax = bounds_table(n, eps, sigma=sigma, laplace_b=laplace_b,
+                               k_values=range(1, k + 1) if k else None)
+    wide = table.pivot(index="k", columns="family", values="pe_lower_bound")
+    wide.insert(0, "groups", [2 ** int(i) for i in wide.index])
+    shown = wide.reset_index()
+    for c in shown.columns[2:]:
+        shown[c] = shown[c].map(lambda v: f"{v:.4f}")
+    typer.echo(f"## P_e lower bound, n = {n:g}, eps = {eps:g} (equal groups)\n")
+    typer.echo(markdown_table(shown))
+    typer.echo("")
+    for fam, v in kmax.items():
+        typer.echo(f"k_max ({fam}) = {v:.2f}: at most {int(v)} binary attributes can be "
+                   "validated")
 
 
 def main() -> None:

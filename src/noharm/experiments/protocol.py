@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ class ProtocolConfig:
     n_threads: int = 1
     n_jobs: int = 1
     ensemble_size: int = 25
+    harm_guard: bool = False
+    guard_alpha: float = 0.05
 
     def validate(self) -> "ProtocolConfig":
         models = tuple(self.models)
@@ -97,6 +100,7 @@ class ProtocolResult:
     config: dict
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    splits: list[dict] = field(default_factory=list)
 
 
 def _strata(groups: np.ndarray, y: np.ndarray, minimum: int) -> np.ndarray:
@@ -132,15 +136,22 @@ def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int
 
 
 def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
-                 progress: Callable[[str], None] | None = None) -> ProtocolResult:
+                 progress: Callable[[str], None] | None = None,
+                 model_dir: str | Path | None = None) -> ProtocolResult:
     """Run every model of ``config`` over the protocol on ``cohort``.
 
     The runs of one model and outer split are trained as batched ensembles of at
     most ``config.ensemble_size`` members.  Tasks (outer split x model x ensemble)
     run in ``config.n_jobs`` processes (joblib, forked where possible, one torch
-    thread each).
-    Every task is seeded on its own, so the results do not depend on ``n_jobs``
-    (they do depend on ``ensemble_size``, which groups the dropout streams).
+    thread each).  Every task is seeded on its own, so the results do not depend on
+    ``n_jobs`` (they do depend on ``ensemble_size``, which groups the dropout streams).
+
+    With ``config.harm_guard``, every personalized model P also gets a row
+    ``harm-guard(P)``: per run, a :class:`~noharm.audit.HarmGuard` decision on that
+    run's early-stopping fold chooses P or generic for each subgroup.
+
+    With ``model_dir``, the fitted networks are saved to
+    ``model_dir/<model>/split<o>[-part<c>]`` (safetensors + JSON).
     """
     cfg = (config or ProtocolConfig()).validate()
     X = cohort.X
@@ -148,6 +159,10 @@ def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
     groups = cohort.subgroups.to_numpy().astype(str)
     if len(X) != len(y) or len(groups) != len(y):
         raise ConfigError("cohort X, y and groups have different lengths.")
+    if cfg.harm_guard and ("generic" not in cfg.models or
+                           not {"decoupled", "conditional-bias"} & set(cfg.models)):
+        raise ConfigError("--harm-guard needs the generic model and a personalized one "
+                          "(decoupled or conditional-bias) among --models.")
     check_group_sizes(groups, minimum=2 * cfg.n_folds,
                       purpose=f"by the protocol (2 per fold, {cfg.n_folds} folds)")
     say = progress or (lambda s: None)
@@ -163,34 +178,74 @@ def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
         runs = splits[o][2]
         return runs if m == "logreg" else [runs[i] for i in chunks[c]]
 
+    def save_to(o: int, m: str, c: int) -> str | None:
+        if model_dir is None or m == "logreg":
+            return None
+        return str(Path(model_dir) / m / (f"split{o}" + (f"-part{c}" if len(chunks) > 1
+                                                            else "")))
+
     say(f"{len(tasks)} tasks ({n_runs} runs per model and split, ensembles of at most "
         f"{cfg.ensemble_size}) on {cfg.n_jobs} process(es)")
+    args = [(o, m, cfg, X, y, groups, runs_of(o, m, c), save_to(o, m, c)) for o, m, c in tasks]
     if cfg.n_jobs == 1:
-        outs = [_task(o, m, cfg, X, y, groups, splits[o][0], runs_of(o, m, c))
-                for o, m, c in tasks]
+        outs = [_task(*a) for a in args]
     else:
         from joblib import Parallel, delayed
         outs = Parallel(n_jobs=cfg.n_jobs, backend=_backend(cfg.n_threads))(
-            delayed(_task)(o, m, cfg, X, y, groups, splits[o][0], runs_of(o, m, c))
-            for o, m, c in tasks)
-    frames, notes = [], []
+            delayed(_task)(*a) for a in args)
+    proba: dict[tuple[int, str], list[np.ndarray]] = {}
+    notes: list[str] = []
     timings = {m: 0.0 for m in cfg.models}
     order = sorted(range(len(tasks)),
                    key=lambda i: (tasks[i][0], cfg.models.index(tasks[i][1]), tasks[i][2]))
     for i in order:
-        (outer, model, _), (frame, seconds, note) = tasks[i], outs[i]
+        (outer, model, _), (p, seconds, note) = tasks[i], outs[i]
         timings[model] += seconds
         if note and note not in notes:
             notes.append(note)
             say(note)
-        if frame is not None:
-            frames.append(frame)
-    if not frames:
+        if p is not None:
+            proba.setdefault((outer, model), []).append(p)
+    full = {k: np.vstack(v) for k, v in proba.items() if len(v) == (
+        1 if k[1] == "logreg" else len(chunks))}
+    if not full:
         raise ConfigError("no model produced results; see the notes above.")
+    frames = []
+    for outer, (test, _, runs) in enumerate(splits):
+        rows = {m: full[(outer, m)] for m in cfg.models if (outer, m) in full}
+        if cfg.harm_guard and "generic" in rows:
+            for pm in ("decoupled", "conditional-bias"):
+                if pm in rows:
+                    rows[f"harm-guard({pm})"] = _guarded(y, groups, runs, rows["generic"],
+                                                         rows[pm], cfg.guard_alpha)
+        for model, p in rows.items():
+            m = group_metrics(y[test], p[:, test], groups[test])
+            run = m.pop("run").to_numpy()
+            m.insert(0, "model", model)
+            m.insert(1, "outer_split", outer)
+            m.insert(2, "seed", np.array([r["seed"] for r in runs])[run])
+            m.insert(3, "fold", np.array([r["fold"] for r in runs])[run])
+            frames.append(m)
     results = pd.concat(frames, ignore_index=True)
+    split_info = [{"outer_split": o, "test": sp[0].tolist()} for o, sp in enumerate(splits)]
     return ProtocolResult(results=results, config={"protocol": cfg.to_dict(),
                                                    "cohort": cohort.meta},
-                          timings=timings, notes=notes)
+                          timings=timings, notes=notes, splits=split_info)
+
+
+def _guarded(y: np.ndarray, groups: np.ndarray, runs: list[dict], p_generic: np.ndarray,
+             p_pers: np.ndarray, alpha: float) -> np.ndarray:
+    """Harm-guarded probabilities (n_runs, n): per run, per group, generic where the run's
+    early-stopping fold shows the personalized model to be worse (one-sided McNemar)."""
+    from ..audit.guard import choose_per_group
+    out = p_generic.copy()
+    for r, run in enumerate(runs):
+        v = run["val"]
+        report = choose_per_group(y[v], p_generic[r, v], p_pers[r, v], groups[v], alpha)
+        personal = set(report.loc[report["model"] == "personalized", "group"])
+        use = np.isin(groups, list(personal))
+        out[r, use] = p_pers[r, use]
+    return out
 
 
 def _backend(n_threads: int) -> str:
@@ -205,42 +260,38 @@ def _backend(n_threads: int) -> str:
 
 
 def _task(outer: int, model: str, cfg: ProtocolConfig, X: pd.DataFrame, y: np.ndarray,
-          groups: np.ndarray, test: np.ndarray, runs: list[dict]
-          ) -> tuple[pd.DataFrame | None, float, str | None]:
-    """Train one model on some runs of one outer split (one ensemble); tidy metrics."""
-    Xte, yte, gte = X.iloc[test], y[test], groups[test]
+          groups: np.ndarray, runs: list[dict], save_to: str | None
+          ) -> tuple[np.ndarray | None, float, str | None]:
+    """Train one model on some runs of one outer split (one ensemble).
+
+    Returns P(y = 1) of every run on every row (n_runs, n), the seconds it took, and a
+    note when a decoupled model cannot be trained."""
     t0 = time.perf_counter()
     try:
         with set_threads(cfg.n_threads):
-            proba = _fit_predict(model, cfg, X, y, groups, runs, Xte, gte)
+            proba = _fit_predict(model, cfg, X, y, groups, runs, save_to)
     except GroupError as exc:
         if model != "decoupled":
             raise
         return None, time.perf_counter() - t0, f"split {outer}: decoupled skipped: {exc}"
-    seconds = time.perf_counter() - t0
-    m = group_metrics(yte, proba, gte)
-    run = m.pop("run").to_numpy()
-    m.insert(0, "model", model)
-    m.insert(1, "outer_split", outer)
-    m.insert(2, "seed", np.array([r["seed"] for r in runs])[run])
-    m.insert(3, "fold", np.array([r["fold"] for r in runs])[run])
-    return m, seconds, None
+    return proba, time.perf_counter() - t0, None
 
 
 def _fit_predict(model: str, cfg: ProtocolConfig, X: pd.DataFrame, y: np.ndarray,
-                 groups: np.ndarray, runs: list[dict], Xte: pd.DataFrame,
-                 gte: np.ndarray) -> np.ndarray:
-    """Probabilities (n_runs, n_test) of one model over all runs."""
+                 groups: np.ndarray, runs: list[dict], save_to: str | None) -> np.ndarray:
+    """Probabilities (n_runs, n) of one model over the given runs, on every row."""
     if model == "logreg":
         Xa = X.to_numpy(dtype=np.float64)
         out = []
         for run in runs:
             pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
             pipe.fit(Xa[run["train"]], y[run["train"]])
-            out.append(pipe.predict_proba(Xte.to_numpy(dtype=np.float64))[:, 1])
+            out.append(pipe.predict_proba(Xa)[:, 1])
         return np.vstack(out)
     est = _NETS[model](**cfg.net_params(model))
     est.fit_runs(X, y, sensitive_features=groups, train_indices=[r["train"] for r in runs],
                  val_indices=[r["val"] for r in runs],
                  seeds=[r["seed"] * 10 + r["fold"] for r in runs])
-    return est.predict_proba_runs(Xte, sensitive_features=gte)
+    if save_to is not None:
+        est.save(save_to)
+    return est.predict_proba_runs(X, sensitive_features=groups)

@@ -1,4 +1,6 @@
 """Tables (Markdown/CSV) of protocol results."""
-from .tables import accuracy_table, markdown_report, secondary_table
+from .plots import forest_plot
+from .tables import accuracy_table, markdown_report, markdown_table, secondary_table
 
-__all__ = ["accuracy_table", "secondary_table", "markdown_report"]
+__all__ = ["accuracy_table", "secondary_table", "markdown_report", "markdown_table",
+           "forest_plot"]

@@ -6,7 +6,9 @@ import math
 import pandas as pd
 
 LABELS = {"generic": "generic", "decoupled": "decoupled (DCP)",
-          "conditional-bias": "conditional bias", "logreg": "logistic regression"}
+          "conditional-bias": "conditional bias", "logreg": "logistic regression",
+          "harm-guard(decoupled)": "harm guard (DCP)",
+          "harm-guard(conditional-bias)": "harm guard (cond. bias)"}
 
 
 def _pct(mean: float, sd: float, signed: bool = False) -> str:
@@ -20,7 +22,8 @@ def _ci(low: float, high: float) -> str:
     return "" if math.isnan(low) else f" [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
-def _markdown(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (values as they are)."""
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, row in df.iterrows():
@@ -76,7 +79,7 @@ def markdown_report(summary: pd.DataFrame, title: str = "noharm protocol") -> st
         f"## {title}",
         "Accuracy (%) per subgroup, mean ± sd over runs; gain = paired per-run difference "
         "against the generic model (mean ± sd, 95 % CI over outer splits when there are several).",
-        _markdown(accuracy_table(summary)),
+        markdown_table(accuracy_table(summary)),
         "AUROC and balanced accuracy (%), mean ± sd over runs.",
-        _markdown(secondary_table(summary)),
+        markdown_table(secondary_table(summary)),
     ]) + "\n"
