@@ -28,7 +28,7 @@ def test_run_synthetic_default_writes_outputs(tmp_path):
     assert res.exit_code == 0, res.output
     assert "old_female" in res.stdout and "gain conditional bias" in res.stdout
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "summary.md",
-                                               "config.json"}
+                                               "config.json", "splits.json", "models"}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["protocol"]["n_seeds"] == 1 and cfg["cohort"]["name"] == "synthetic"
     tidy = pd.read_csv(out / "results.csv")
@@ -87,3 +87,55 @@ def test_console_script_runs():
     res = subprocess.run([sys.executable, "-m", "noharm.cli", "data", "show", "--dataset",
                           "heart"], capture_output=True, text=True)
     assert res.returncode == 0 and "young_male 149" in res.stdout, res.stderr
+
+
+def test_audit_bounds_cli():
+    res = runner.invoke(app, ["audit", "bounds", "--n", "8e9", "--eps", "0.01", "--sigma",
+                              "0.1", "--k", "20"])
+    assert res.exit_code == 0, res.output
+    assert "k_max (categorical) = 17.97" in res.stdout
+    assert "k_max (gaussian) = 22.30" in res.stdout
+    assert "| 18 | 262144 |" in res.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--n", "100", "--eps", "0"], "eps must be"),
+    (["--n", "0.5", "--eps", "0.1"], "n must be >= 1"),
+    (["--n", "10", "--eps", "0.1", "--k", "6"], "groups would be empty"),
+    (["--n", "100", "--eps", "0.1", "--sigma", "-1"], "sigma"),
+])
+def test_audit_bounds_bad_inputs(args, needle):
+    assert needle in _err(runner.invoke(app, ["audit", "bounds", *args]))
+
+
+def test_run_with_harm_guard_then_audit_from_dir(tmp_path):
+    out, aud = tmp_path / "run", tmp_path / "audit"
+    res = runner.invoke(app, ["run", "--n-samples", "200", "--models",
+                              "generic,conditional-bias", "--harm-guard", "--output", str(out),
+                              *FAST])
+    assert res.exit_code == 0, res.output
+    assert "harm guard (cond. bias)" in res.stdout
+    assert (out / "models" / "conditional-bias" / "split0" / "model.safetensors").is_file()
+    res = runner.invoke(app, ["audit", "--from", str(out), "--output", str(aud),
+                              "--n-boot", "100", "--method", "saliency"])
+    assert res.exit_code == 0, res.output
+    assert "sufficiency[saliency]" in res.stdout and "P_e lower bound" in res.stdout
+    assert {p.name for p in aud.iterdir()} == {"audit.csv", "audit.md", "forest.png",
+                                               "reliability.json"}
+    assert (aud / "forest.png").read_bytes()[:4] == b"\x89PNG"
+    audit = pd.read_csv(aud / "audit.csv")
+    assert set(audit["verdict"]) <= {"helps", "harms", "cannot tell"}
+    assert "decoupled" in _err(runner.invoke(app, ["audit", "--from", str(out),
+                                                   "--personalized", "decoupled"]))
+
+
+def test_audit_trains_when_no_models_given(tmp_path):
+    res = runner.invoke(app, ["audit", "--n-samples", "200", "--seeds", "1", "--folds", "2",
+                              "--n-boot", "50", "--no-explain", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "zero_one" in res.stdout and "sufficiency" not in res.stdout
+
+
+def test_audit_bad_inputs(tmp_path):
+    assert "not the --output" in _err(runner.invoke(app, ["audit", "--from", str(tmp_path)]))
+    assert "--method" in _err(runner.invoke(app, ["audit", "--method", "shap"]))

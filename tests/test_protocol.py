@@ -106,3 +106,22 @@ def test_group_metrics_match_fairlearn():
         mine = m[m.run == r].pivot(index="group", columns="metric", values="value")
         np.testing.assert_allclose(mine.loc[["a", "b", "c"]].to_numpy(), mf.by_group.to_numpy())
         np.testing.assert_allclose(mine.loc["all"].to_numpy(), mf.overall.to_numpy())
+
+
+def test_harm_guard_rows_fall_back_where_the_fold_shows_harm():
+    from noharm.experiments.protocol import _guarded
+    rng = np.random.default_rng(0)
+    n = 400
+    groups = np.array(["a", "b"] * (n // 2))
+    y = rng.integers(0, 2, n)
+    p_gen = np.where(y == 1, 0.8, 0.2)[None, :].repeat(2, 0)
+    p_pers = p_gen.copy()
+    p_pers[:, groups == "b"] = 1 - p_pers[:, groups == "b"]     # harms b everywhere
+    p_pers[:, groups == "a"] = np.where(y[groups == "a"] == 1, 0.9, 0.1)
+    runs = [{"val": np.arange(0, 200)}, {"val": np.arange(200, 400)}]
+    out = _guarded(y, groups, runs, p_gen, p_pers, 0.05)
+    np.testing.assert_array_equal(out[:, groups == "b"], p_gen[:, groups == "b"])
+    np.testing.assert_array_equal(out[:, groups == "a"], p_pers[:, groups == "a"])
+    with pytest.raises(ConfigError, match="--harm-guard needs"):
+        run_protocol(make_synthetic(n_samples=200),
+                     ProtocolConfig(models=("generic", "logreg"), harm_guard=True))
