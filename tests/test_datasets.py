@@ -93,3 +93,23 @@ def test_tabular_bad_target_and_missing_values(tmp_path):
         load_tabular(df, target="y", groups=["g"])
     with pytest.raises(TargetError, match="binary"):
         load_tabular(df, target="y", groups=["g"], dropna=True)
+
+
+def test_diabetes_preprocessing():
+    from noharm.datasets import load_diabetes
+    c = load_diabetes()
+    assert c.meta["rows_raw"] == 101766 and len(c) == 99340      # dead/hospice/unknown out
+    assert c.y.mean() == pytest.approx(0.1139, abs=1e-3)         # readmitted < 30 days
+    assert not c.X.isna().any().any() and "weight" not in c.X.columns
+    assert set(c.groups["gender"]) == {"Female", "Male"}
+    assert {"Caucasian", "AfricanAmerican", "Unknown"} <= set(c.groups["race"])
+    assert set(c.groups["age"]) == {"young", "old"}
+    assert c.split_by.nunique() < len(c)                           # patients repeat
+    los = load_diabetes(target="time_in_hospital")
+    assert "time_in_hospital" not in los.X.columns and los.y.min() >= 1
+
+
+def test_icd9_chapters():
+    from noharm.datasets.diabetes import icd9_chapter
+    assert [icd9_chapter(c) for c in ["428", "250.83", "V57", "786", "996", None]] == [
+        "circulatory", "diabetes", "other", "respiratory", "injury", "missing"]

@@ -125,3 +125,14 @@ def test_harm_guard_rows_fall_back_where_the_fold_shows_harm():
     with pytest.raises(ConfigError, match="--harm-guard needs"):
         run_protocol(make_synthetic(n_samples=200),
                      ProtocolConfig(models=("generic", "logreg"), harm_guard=True))
+
+
+def test_split_by_keeps_ids_together():
+    c = make_synthetic(n_samples=600)
+    ids = np.arange(600) // 3                                    # 3 rows per "patient"
+    g, y = c.subgroups.to_numpy(), c.y.to_numpy()
+    test, train_part, runs = make_runs(g, y, ProtocolConfig(n_seeds=2, n_folds=3), 0, ids)
+    assert not set(ids[test]) & set(ids[train_part])
+    assert abs(len(test) - 120) < 30
+    for r in runs:
+        assert not set(ids[r["train"]]) & set(ids[r["val"]])

@@ -82,8 +82,8 @@ def _check_output(output: Optional[Path], overwrite: bool) -> None:
 @app.command()
 @friendly
 def run(
-    dataset: Optional[str] = typer.Option(None, help="Built-in dataset: synthetic (default) "
-                                          "or heart."),
+    dataset: Optional[str] = typer.Option(None, help="Built-in dataset: synthetic (default), "
+                                          "heart or diabetes130."),
     data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
     target: Optional[str] = typer.Option(None, help="Binary target column of --data."),
     group: Optional[list[str]] = typer.Option(
@@ -284,6 +284,9 @@ def audit(
             raise ConfigError("--from reuses the data of that run; drop --dataset/--data.")
         cohort, test, h0, hp = _load_saved(from_dir, personalized, split)
     else:
+        if split != 0:
+            raise ConfigError("--split chooses among the outer splits of a saved run; without "
+                              "--from the audit trains on outer split 0 only.")
         cohort = _load_cohort(dataset, data, target, group, data_path, dropna, False,
                               n_samples, random_state)
         cfg = ProtocolConfig(models=("generic", personalized), n_seeds=seeds, n_folds=folds,
@@ -291,7 +294,7 @@ def audit(
         with tempfile.TemporaryDirectory() as tmp:
             say(f"training generic and {personalized} on {cohort.name} ...")
             res = run_protocol(cohort, cfg, progress=say, model_dir=tmp)
-            test = np.asarray(res.splits[split if split == 0 else 0]["test"])
+            test = np.asarray(res.splits[0]["test"])
             h0 = NetClassifier.load(Path(tmp) / "generic" / "split0")
             hp = NetClassifier.load(Path(tmp) / personalized / "split0")
     g = cohort.subgroups.to_numpy()[test]

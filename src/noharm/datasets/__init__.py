@@ -6,12 +6,14 @@ from typing import Any
 
 from ..errors import DatasetError
 from .cohort import Cohort
+from .diabetes import load_diabetes
 from .heart import load_heart
 from .synthetic import make_synthetic
 from .tabular import load_tabular, read_table
 
 DATASETS = {"synthetic": "built-in seeded synthetic cohort (no files needed)",
-            "heart": "UCI Heart Disease, Cleveland (297 rows)"}
+            "heart": "UCI Heart Disease, Cleveland (297 rows)",
+            "diabetes130": "Diabetes 130-US hospitals, readmission < 30 days (split by patient)"}
 
 
 def load_dataset(name: str, *, path: str | os.PathLike | None = None, **kw: Any) -> Cohort:
@@ -20,9 +22,11 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **kw: Any)
         return make_synthetic(**kw)
     if name == "heart":
         return load_heart(path)
+    if name == "diabetes130":
+        return load_diabetes(path, **kw)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, "
                        "or pass your own file with --data FILE --target COL --group COL.")
 
 
-__all__ = ["Cohort", "load_heart", "make_synthetic", "load_tabular", "read_table",
+__all__ = ["Cohort", "load_heart", "load_diabetes", "make_synthetic", "load_tabular", "read_table",
            "load_dataset", "DATASETS"]

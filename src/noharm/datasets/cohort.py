@@ -19,12 +19,15 @@ class Cohort:
     groups : one label column per group attribute (e.g. ``age``: young/old, ``sex``:
         female/male); intersectional labels come from :attr:`subgroups`.
     meta : name, source file, preprocessing notes.
+    split_by : optional id per row (e.g. the patient): rows sharing an id are never put in
+        different splits.
     """
 
     X: pd.DataFrame
     y: pd.Series
     groups: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    split_by: pd.Series | None = None
 
     @property
     def subgroups(self) -> pd.Series:

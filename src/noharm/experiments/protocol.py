@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -109,14 +109,23 @@ def _strata(groups: np.ndarray, y: np.ndarray, minimum: int) -> np.ndarray:
     return key if counts.min() >= minimum else groups
 
 
-def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int
-              ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Test rows, train-part rows and the run list (seed, fold, train idx, val idx)."""
+def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int,
+              split_by: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Test rows, train-part rows and the run list (seed, fold, train idx, val idx).
+
+    With ``split_by`` (an id per row, e.g. the patient), rows sharing an id stay in the
+    same split (StratifiedGroupKFold: the outer test part is one of round(1 / test_size)
+    grouped folds)."""
     idx = np.arange(len(y))
     strat = _strata(groups, y, 2)
-    train_part, test_part = train_test_split(idx, test_size=cfg.test_size,
-                                             random_state=cfg.random_state + outer,
-                                             stratify=strat)
+    if split_by is None:
+        train_part, test_part = train_test_split(idx, test_size=cfg.test_size,
+                                                 random_state=cfg.random_state + outer,
+                                                 stratify=strat)
+    else:
+        k = max(2, int(round(1 / cfg.test_size)))
+        sgk = StratifiedGroupKFold(k, shuffle=True, random_state=cfg.random_state + outer)
+        train_part, test_part = next(sgk.split(idx, strat, split_by))
     train_part, test_part = np.sort(train_part), np.sort(test_part)
     missing = sorted(set(map(str, groups)) - set(map(str, groups[train_part])))
     if missing:
@@ -125,11 +134,16 @@ def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int
     inner = _strata(groups[train_part], y[train_part], cfg.n_folds)
     runs = []
     for seed in range(1, cfg.n_seeds + 1):
-        skf = StratifiedKFold(cfg.n_folds, shuffle=True,
-                              random_state=seed + 1000 * (cfg.random_state + outer))
+        rs = seed + 1000 * (cfg.random_state + outer)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            for fold, (tr, va) in enumerate(skf.split(train_part, inner)):
+            if split_by is None:
+                folds = StratifiedKFold(cfg.n_folds, shuffle=True, random_state=rs).split(
+                    train_part, inner)
+            else:
+                folds = StratifiedGroupKFold(cfg.n_folds, shuffle=True, random_state=rs).split(
+                    train_part, inner, split_by[train_part])
+            for fold, (tr, va) in enumerate(folds):
                 runs.append({"seed": seed, "fold": fold, "train": train_part[tr],
                              "val": train_part[va]})
     return test_part, train_part, runs
@@ -166,7 +180,8 @@ def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
     check_group_sizes(groups, minimum=2 * cfg.n_folds,
                       purpose=f"by the protocol (2 per fold, {cfg.n_folds} folds)")
     say = progress or (lambda s: None)
-    splits = [make_runs(groups, y, cfg, outer) for outer in range(cfg.outer_splits)]
+    split_by = None if cohort.split_by is None else cohort.split_by.to_numpy()
+    splits = [make_runs(groups, y, cfg, outer, split_by) for outer in range(cfg.outer_splits)]
     n_runs = len(splits[0][2])
     chunks = np.array_split(np.arange(n_runs), -(-n_runs // cfg.ensemble_size))
     cost = {"conditional-bias": 0, "decoupled": 1, "generic": 2, "logreg": 3}
