@@ -139,3 +139,11 @@ def test_audit_trains_when_no_models_given(tmp_path):
 def test_audit_bad_inputs(tmp_path):
     assert "not the --output" in _err(runner.invoke(app, ["audit", "--from", str(tmp_path)]))
     assert "--method" in _err(runner.invoke(app, ["audit", "--method", "shap"]))
+
+
+def test_usage_errors_are_one_line_too():
+    res = subprocess.run([sys.executable, "-m", "noharm.cli", "run", "--seeds", "abc"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--seeds" in lines[0]

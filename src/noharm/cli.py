@@ -351,9 +351,18 @@ def audit_bounds(
                    "validated")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main() -> int:
+    """Console-script entry point: usage errors too end as one line and exit code 2."""
+    try:  # recent typer vendors click; older ones use the click package
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover
+        from click import exceptions as cx
+    try:
+        code = app(standalone_mode=False)
+    except cx.UsageError as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from .._validation import check_fraction, check_group_sizes, check_positive_int
 from ..datasets import Cohort
 from ..errors import ConfigError, GroupError
-from ..training import set_threads
+from ..training import TrainConfig, set_threads
 from ..models import ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier
 from .metrics import group_metrics
 
@@ -46,14 +46,14 @@ class ProtocolConfig:
     hidden_layers: int = 6
     hidden_units: int = 64
     dropout: float = 0.2
-    lr: float = 1e-3
-    batch_size: int = 64
-    max_epochs: int = 200
-    patience: int = 20
+    lr: float = TrainConfig.lr
+    batch_size: int = TrainConfig.batch_size
+    max_epochs: int = TrainConfig.max_epochs
+    patience: int = TrainConfig.patience
     attr_layers: int = 5
     n_bias: int = 1
     training: str = "two_stage"
-    n_threads: int = 1
+    n_threads: int = TrainConfig.n_threads
     n_jobs: int = 1
     ensemble_size: int = 25
     harm_guard: bool = False
