@@ -1,0 +1,9 @@
+"""Debias trained networks: intra-processing and post-processing (DESIGN §5)."""
+from ._common import DebiasResult, Evaluator, Selector, as_module
+from .intra import (adaptive_pruning, adversarial, bias_gradient, engineered_gradient,
+                    hidden_units, pruning, random_perturbation)
+from .post import RejectOption, equalized_odds_postprocessing
+
+__all__ = ["DebiasResult", "Evaluator", "Selector", "as_module", "random_perturbation",
+           "pruning", "adaptive_pruning", "bias_gradient", "engineered_gradient",
+           "adversarial", "hidden_units", "RejectOption", "equalized_odds_postprocessing"]

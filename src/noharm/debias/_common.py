@@ -1,0 +1,211 @@
+"""Shared parts of the debiasing methods: model conversion, evaluation with the
+balanced-accuracy threshold, selection objectives, results."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .._validation import check_choice
+from ..errors import ConfigError, GroupError
+from ..fairness import best_threshold, eod_proxy, spd_proxy
+from ..fairness.metrics import (balanced_accuracy, check_protected,
+                                equal_opportunity_difference, statistical_parity_difference)
+
+BIAS_METRICS = {"spd": statistical_parity_difference, "eod": equal_opportunity_difference}
+OBJECTIVES = ("constrained", "indicator")
+
+
+class _Standardize(nn.Module):
+    def __init__(self, mean: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+
+    def forward(self, x):
+        return (x - self.mean) / self.scale
+
+
+def as_module(model: Any, run: int = 0) -> nn.Module:
+    """A standalone torch classifier ``x (n, F) -> logit (n, 1)``.
+
+    A fitted :class:`~noharm.models.GenericClassifier` becomes an ``nn.Sequential`` of
+    standard layers (standardisation, then Linear -> BatchNorm1d -> ReLU -> Dropout blocks,
+    then the output Linear) holding run ``run``'s weights; a user's ``nn.Module`` is
+    deep-copied.  The input model is never modified.
+    """
+    if isinstance(model, nn.Module):
+        return copy.deepcopy(model)
+    net = getattr(model, "net_", None)
+    mlp = getattr(net, "mlp", None)
+    if mlp is None:
+        raise ConfigError(
+            f"debiasing takes a fitted GenericClassifier or a torch nn.Module, got "
+            f"{type(model).__name__}; convert other models to an nn.Module first.")
+    layers: list[nn.Module] = [_Standardize(net.scale.mean[run, 0].clone(),
+                                            net.scale.scale[run, 0].clone())]
+    for lin, bn in zip(mlp.linears, mlp.norms):
+        w = lin.weight[run].detach()
+        layer = nn.Linear(w.shape[0], w.shape[1], bias=False)
+        layer.weight.data = w.T.clone()
+        norm = nn.BatchNorm1d(w.shape[1])
+        norm.weight.data = bn.weight[run, 0].detach().clone()
+        norm.bias.data = bn.bias[run, 0].detach().clone()
+        norm.running_mean.data = bn.running_mean[run, 0].clone()
+        norm.running_var.data = bn.running_var[run, 0].clone()
+        layers += [layer, norm, nn.ReLU(), nn.Dropout(mlp.p)]
+    head = nn.Linear(mlp.head.weight.shape[1], 1)
+    head.weight.data = mlp.head.weight[run].detach().T.clone()
+    head.bias.data = mlp.head.bias[run, 0].detach().clone()
+    layers.append(head)
+    return nn.Sequential(*layers).eval()
+
+
+def logits_of(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    out = model(X)
+    return out.reshape(out.shape[0], -1)[:, -1] if out.dim() > 1 else out
+
+
+@dataclass
+class Evaluation:
+    threshold: float
+    balanced_accuracy: float
+    bias: float
+
+
+class Evaluator:
+    """Validation data + metric: evaluates a model at its balanced-accuracy threshold."""
+
+    def __init__(self, X: Any, y: Any, protected: Any, metric: str = "spd"):
+        check_choice(metric, name="metric", choices=tuple(BIAS_METRICS))
+        self.X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        self.y = np.asarray(y).astype(int)
+        self.a = check_protected(protected, len(self.y))
+        if len(np.unique(self.y)) < 2:
+            raise GroupError("the validation labels hold one class only; debiasing needs both.")
+        if metric == "eod":
+            for g, name in ((0, "unprivileged (A=0)"), (1, "privileged (A=1)")):
+                if not ((self.a == g) & (self.y == 1)).any():
+                    raise GroupError(f"no positive labels in the {name} group of the validation "
+                                     "data, so EOD is undefined; use --metric spd or more data.")
+        self.metric = metric
+        self.yt = torch.as_tensor(self.y)
+        self.at = torch.as_tensor(self.a)
+
+    def proba(self, model: nn.Module, X: torch.Tensor | None = None) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            return torch.sigmoid(logits_of(model, self.X if X is None else X)).numpy()
+
+    def evaluate(self, model: nn.Module) -> Evaluation:
+        p = self.proba(model)
+        t, ba = best_threshold(self.y, p)
+        bias = BIAS_METRICS[self.metric](self.y, (p >= t).astype(int), self.a)
+        return Evaluation(t, ba, float(bias))
+
+    def proxy(self, proba: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        a = self.at if rows is None else self.at[rows]
+        if self.metric == "spd":
+            return spd_proxy(proba, a)
+        return eod_proxy(proba, a, self.yt if rows is None else self.yt[rows])
+
+
+@dataclass
+class DebiasResult:
+    """What a debiasing method returns.
+
+    ``model`` (intra-processing) or ``postprocessor`` (post-processing) with its decision
+    ``threshold``; validation ``balanced_accuracy`` and ``bias`` of the chosen candidate,
+    those of the ``original`` model, whether the selection constraint was met (if not, the
+    original model came back), and the ``trace`` of every candidate tried.
+    """
+
+    method: str
+    model: nn.Module | None
+    threshold: float
+    balanced_accuracy: float
+    bias: float
+    original: Evaluation
+    constraint_met: bool
+    trace: pd.DataFrame
+    note: str = ""
+    postprocessor: Any = None
+    extra: Any = None
+    predict_fn: Callable | None = field(default=None, repr=False)
+
+    def predict(self, X: Any, protected: Any) -> np.ndarray:
+        """Labels for new rows (the protected attribute is needed by post-processing)."""
+        if self.predict_fn is not None:
+            return self.predict_fn(X, protected)
+        self.model.eval()
+        with torch.no_grad():
+            p = torch.sigmoid(logits_of(self.model, torch.as_tensor(
+                np.asarray(X, dtype=np.float32)))).numpy()
+        return (p >= self.threshold).astype(int)
+
+
+class Selector:
+    """Streams candidates and keeps the best by the objective (DESIGN §5).
+
+    ``constrained``: min |bias| subject to BA >= rho.  ``indicator``: max BA * 1[|bias| < eps].
+    Candidates that meet neither keep the original model.
+    """
+
+    def __init__(self, model: nn.Module, evaluator: Evaluator, *, objective: str,
+                 rho: float | None, eps: float):
+        check_choice(objective, name="objective", choices=OBJECTIVES)
+        self.original_state = copy.deepcopy(model.state_dict())
+        self.original = evaluator.evaluate(model)
+        self.rho = 0.95 * self.original.balanced_accuracy if rho is None else float(rho)
+        self.eps, self.objective = float(eps), objective
+        self.best: tuple[float, dict, Evaluation] | None = None
+        self.best_extra: Any = None
+        self.rows: list[dict] = [{"step": 0, "candidate": "original",
+                                  "balanced_accuracy": self.original.balanced_accuracy,
+                                  "bias": self.original.bias,
+                                  "threshold": self.original.threshold}]
+
+    def score(self, ev: Evaluation) -> float | None:
+        if self.objective == "constrained":
+            return -abs(ev.bias) if ev.balanced_accuracy >= self.rho else None
+        return ev.balanced_accuracy if abs(ev.bias) < self.eps else None
+
+    def offer(self, model: nn.Module, ev: Evaluation, step: int, candidate: str = "",
+              extra: Any = None) -> None:
+        """Record a candidate; ``extra`` (e.g. pruning masks) is kept with the best one."""
+        s = self.score(ev)
+        self.rows.append({"step": step, "candidate": candidate,
+                          "balanced_accuracy": ev.balanced_accuracy, "bias": ev.bias,
+                          "threshold": ev.threshold, "meets_objective": s is not None})
+        if s is not None and (self.best is None or s > self.best[0]):
+            self.best = (s, copy.deepcopy(model.state_dict()), ev)
+            self.best_extra = extra
+
+    def result(self, method: str, model: nn.Module) -> DebiasResult:
+        trace = pd.DataFrame(self.rows)
+        if self.best is None:
+            model.load_state_dict(self.original_state)
+            what = (f"BA >= rho = {self.rho:.3f}" if self.objective == "constrained"
+                    else f"|bias| < eps = {self.eps}")
+            return DebiasResult(method, model, self.original.threshold,
+                                self.original.balanced_accuracy, self.original.bias,
+                                self.original, False, trace,
+                                note=f"no candidate met {what}; the original model is returned")
+        best_score, state, ev = self.best
+        orig_score = self.score(self.original)
+        if orig_score is not None and orig_score >= best_score:
+            model.load_state_dict(self.original_state)
+            return DebiasResult(method, model, self.original.threshold,
+                                self.original.balanced_accuracy, self.original.bias,
+                                self.original, True, trace,
+                                note="no candidate improved on the original model, "
+                                     "which is returned")
+        model.load_state_dict(state)
+        return DebiasResult(method, model, ev.threshold, ev.balanced_accuracy, ev.bias,
+                            self.original, True, trace, extra=self.best_extra)

@@ -1,0 +1,337 @@
+"""Intra-processing: debias a trained network using validation data only (DESIGN §5;
+Savani et al., 2020; Marcinkevics, Ozkan & Vogt, 2022 and its 2025 extension).
+
+Every method takes a trained classifier (a fitted GenericClassifier or an ``nn.Module``
+returning logits), validation ``X, y`` and a binary ``protected`` attribute (1 =
+privileged), explores modified models, and keeps the one the selection objective prefers
+(default: min |bias| subject to BA >= rho, rho = 0.95 x the original BA).  The bias is
+measured at each candidate's balanced-accuracy-maximising threshold.  Fine-tuning
+methods run the network in eval mode (BatchNorm statistics frozen, no dropout).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from torch import nn
+
+from .._validation import check_positive_int
+from ..errors import ConfigError
+from ..training import set_threads
+from ._common import DebiasResult, Evaluator, Selector, as_module, logits_of
+
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
+
+
+def _setup(model: Any, X, y, protected, metric: str, objective: str, rho, eps):
+    net = as_module(model)
+    ev = Evaluator(X, y, protected, metric)
+    return net, ev, Selector(net, ev, objective=objective, rho=rho, eps=eps)
+
+
+# ---------------------------------------------------------------- random perturbation
+def random_perturbation(model: Any, X, y, protected, *, metric: str = "spd",
+                        objective: str = "constrained", rho: float | None = None,
+                        eps: float = 0.05, n_trials: int = 101, sigma: float = 0.1,
+                        random_state: int = 0) -> DebiasResult:
+    """Each trial multiplies every parameter by 1 + sigma * N(0, 1); keep the best trial."""
+    check_positive_int(n_trials, name="n_trials")
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    base = copy.deepcopy(net.state_dict())
+    g = torch.Generator().manual_seed(random_state)
+    with set_threads(1):
+        for trial in range(1, n_trials + 1):
+            net.load_state_dict(base)
+            with torch.no_grad():
+                for p in net.parameters():
+                    p.mul_(1 + sigma * torch.randn(p.shape, generator=g))
+            sel.offer(net, ev.evaluate(net), trial, f"trial {trial}")
+    return sel.result("random_perturbation", net)
+
+
+# ---------------------------------------------------------------- units and influence
+def hidden_units(net: nn.Module) -> list[nn.Module]:
+    """Modules whose outputs are the prunable hidden units.
+
+    Activation modules (ReLU, ...) when the network has them: masking *after* the
+    activation makes a pruned unit's output exactly zero even when BatchNorm precedes the
+    activation (a mask before BatchNorm would be shifted back to beta - gamma * mean / sd).
+    Otherwise every Linear / Conv2d but the last one.
+    """
+    layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    if not layers:
+        raise ConfigError("pruning needs a model with nn.Linear or nn.Conv2d layers; this one "
+                          "has none.")
+    acts = [m for m in net.modules() if isinstance(m, ACTIVATIONS)]
+    return acts if acts else layers[:-1]
+
+
+class UnitMasks:
+    """Forward hooks that multiply hidden units by 0/1 masks and record activations."""
+
+    def __init__(self, net: nn.Module, units: list[nn.Module]):
+        self.units, self.masks, self.outputs = units, {}, {}
+        self.handles = [u.register_forward_hook(self._hook) for u in units]
+
+    def _hook(self, module, inp, out):
+        mask = self.masks.get(module)
+        if mask is not None:
+            shape = [1, -1] + [1] * (out.dim() - 2)
+            out = out * mask.view(shape)
+        if out.requires_grad:
+            out.retain_grad()
+        self.outputs[module] = out
+        return out
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def unit_index(net: nn.Module, masks: UnitMasks, ev: Evaluator) -> list[tuple[int, int]]:
+    """(layer, channel) of every hidden unit, from one forward pass."""
+    net.eval()
+    with torch.no_grad():
+        logits_of(net, ev.X[:2])
+    return [(li, c) for li, u in enumerate(masks.units) for c in range(masks.outputs[u].shape[1])]
+
+
+def influence(net: nn.Module, masks: UnitMasks, ev: Evaluator) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: sum over validation rows of d proxy / d activation, and of h * grad."""
+    net.eval()
+    net.zero_grad()
+    x = ev.X.clone().requires_grad_(True)
+    proxy = ev.proxy(torch.sigmoid(logits_of(net, x)))
+    proxy.backward()
+    infl, sal = [], []
+    for u in masks.units:
+        out = masks.outputs[u]
+        dims = [0] + list(range(2, out.dim()))
+        infl.append(out.grad.sum(dims).detach().numpy())
+        sal.append((out.grad * out).sum(dims).detach().numpy())
+    return np.concatenate(infl), np.concatenate(sal)
+
+
+def _apply(masks: UnitMasks, index: list[tuple[int, int]], pruned: np.ndarray) -> None:
+    sizes = {}
+    for li, c in index:
+        sizes[li] = max(sizes.get(li, 0), c + 1)
+    flat = iter(~pruned)
+    for li, u in enumerate(masks.units):
+        masks.masks[u] = torch.tensor([float(next(flat)) for _ in range(sizes[li])])
+
+
+# ---------------------------------------------------------------- pruning
+def pruning(model: Any, X, y, protected, *, metric: str = "spd",
+            objective: str = "constrained", rho: float | None = None, eps: float = 0.05,
+            dynamic: bool = False, max_steps: int | None = None, min_ba: float = 0.52
+            ) -> DebiasResult:
+    """Prune one hidden unit at a time in the direction that reduces |bias|.
+
+    Influence of a unit = sum over validation rows of d proxy / d activation (the proxy
+    replaces Ŷ by the predicted probability).  With bias > 0 the unit of largest influence
+    goes, with bias < 0 the smallest.  ``dynamic`` recomputes influences after every step
+    (static: once).  Stops when BA < ``min_ba`` or after ``max_steps`` (default: half the
+    units).  The returned model carries the masks as forward hooks; ``result.extra`` lists
+    the pruned (layer, unit) pairs.
+    """
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    masks = UnitMasks(net, hidden_units(net))
+    index = unit_index(net, masks, ev)
+    pruned = np.zeros(len(index), bool)
+    steps = max_steps if max_steps is not None else len(index) // 2
+    with set_threads(1):
+        infl, _ = influence(net, masks, ev)
+        bias = sel.original.bias
+        for step in range(1, steps + 1):
+            if dynamic and step > 1:
+                infl, _ = influence(net, masks, ev)
+            score = np.where(pruned, np.nan, infl if bias > 0 else -infl)
+            if np.isnan(score).all():
+                break
+            j = int(np.nanargmax(score))
+            pruned[j] = True
+            _apply(masks, index, pruned)
+            e = ev.evaluate(net)
+            sel.offer(net, e, step, f"unit {index[j]}", extra=pruned.copy())
+            bias = e.bias
+            if e.balanced_accuracy < min_ba:
+                break
+    res = sel.result("pruning_dynamic" if dynamic else "pruning", net)
+    _finalise_masks(res, masks, index)
+    return res
+
+
+def _finalise_masks(res: DebiasResult, masks: UnitMasks, index) -> None:
+    """Re-apply the chosen candidate's masks (none when the original came back)."""
+    pruned = res.extra if res.extra is not None else np.zeros(len(index), bool)
+    _apply(masks, index, pruned)
+    res.extra = [index[i] for i in np.flatnonzero(pruned)]     # the pruned (layer, unit)s
+
+
+def adaptive_pruning(model: Any, X, y, protected, *, metric: str = "spd",
+                     objective: str = "constrained", rho: float | None = None,
+                     eps: float = 0.05, n_clusters: int = 8, min_ba: float = 0.52,
+                     random_state: int = 0) -> DebiasResult:
+    """Cluster the units by normalised saliency (|h * d proxy / dh|) and weight magnitude,
+    then prune cluster by cluster (most bias-aligned influence first), selecting like
+    :func:`pruning`."""
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    masks = UnitMasks(net, hidden_units(net))
+    index = unit_index(net, masks, ev)
+    with set_threads(1):
+        infl, sal = influence(net, masks, ev)
+        mag = _unit_magnitudes(net, masks, index)
+        feats = np.column_stack([np.abs(sal) / (np.abs(sal).max() + 1e-12),
+                                 mag / (mag.max() + 1e-12)])
+        k = min(n_clusters, len(index))
+        labels = KMeans(k, n_init=10, random_state=random_state).fit_predict(feats)
+        direction = infl if sel.original.bias > 0 else -infl
+        order = sorted(range(k), key=lambda c: -direction[labels == c].mean())
+        pruned = np.zeros(len(index), bool)
+        for step, c in enumerate(order, start=1):
+            new = np.flatnonzero(labels == c)
+            pruned[new] = True
+            _apply(masks, index, pruned)
+            e = ev.evaluate(net)
+            sel.offer(net, e, step, f"cluster {c} ({len(new)} units)", extra=pruned.copy())
+            if e.balanced_accuracy < min_ba or pruned.all():
+                break
+    res = sel.result("adaptive_pruning", net)
+    _finalise_masks(res, masks, index)
+    return res
+
+
+def _unit_magnitudes(net: nn.Module, masks: UnitMasks, index) -> np.ndarray:
+    """L1 norm of the incoming weights of each unit's producing layer."""
+    layers = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    out = []
+    for li, c in index:
+        layer = layers[min(li, len(layers) - 1)]
+        w = layer.weight.detach()
+        out.append(float(w[c].abs().sum()) if c < w.shape[0] else 0.0)
+    return np.array(out)
+
+
+# ---------------------------------------------------------------- fine-tuning methods
+def _finetune(net: nn.Module, ev: Evaluator, sel: Selector, loss_fn, *, lr: float,
+              n_steps: int, batch_size: int, eval_every: int, random_state: int) -> None:
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(random_state)
+    n = len(ev.y)
+    with set_threads(1):
+        for step in range(1, n_steps + 1):
+            rows = torch.randperm(n, generator=g)[:batch_size]
+            net.eval()
+            opt.zero_grad()
+            loss_fn(rows).backward()
+            opt.step()
+            if step % eval_every == 0 or step == n_steps:
+                sel.offer(net, ev.evaluate(net), step, f"step {step}")
+
+
+def bias_gradient(model: Any, X, y, protected, *, metric: str = "spd",
+                  objective: str = "constrained", rho: float | None = None,
+                  eps: float = 0.05, lr: float = 1e-5, n_steps: int = 200,
+                  batch_size: int = 512, eval_every: int = 10, random_state: int = 0
+                  ) -> DebiasResult:
+    """Bias gradient descent / ascent: fine-tune with Adam to minimise +proxy (bias > 0,
+    descent) or -proxy (bias < 0, ascent); keep the best checkpoint."""
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    sign = 1.0 if sel.original.bias > 0 else -1.0
+
+    def loss(rows):
+        return sign * ev.proxy(torch.sigmoid(logits_of(net, ev.X[rows])), rows)
+    _finetune(net, ev, sel, loss, lr=lr, n_steps=n_steps, batch_size=batch_size,
+              eval_every=eval_every, random_state=random_state)
+    return sel.result("bias_gradient", net)
+
+
+def engineered_gradient(model: Any, X, y, protected, *, metric: str = "spd",
+                        objective: str = "constrained", rho: float | None = None,
+                        eps: float = 0.05, lam: float = 1.0, lr: float = 1e-4,
+                        n_steps: int = 200, batch_size: int = 512, eval_every: int = 10,
+                        random_state: int = 0) -> DebiasResult:
+    """Engineered bias gradient: fine-tune on BCE + lam * (+/- proxy), keeping accuracy in
+    the loss while pushing the bias towards 0."""
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    sign = 1.0 if sel.original.bias > 0 else -1.0
+    yf = ev.yt.float()
+
+    def loss(rows):
+        logit = logits_of(net, ev.X[rows])
+        return (F.binary_cross_entropy_with_logits(logit, yf[rows])
+                + lam * sign * ev.proxy(torch.sigmoid(logit), rows))
+    _finetune(net, ev, sel, loss, lr=lr, n_steps=n_steps, batch_size=batch_size,
+              eval_every=eval_every, random_state=random_state)
+    return sel.result("engineered_gradient", net)
+
+
+class _Critic(nn.Module):
+    """Regresses a batch's bias from its penultimate representations (with a and y)."""
+
+    def __init__(self, width: int, hidden: int = 32):
+        super().__init__()
+        self.phi = nn.Sequential(nn.Linear(width + 2, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU())
+        self.rho = nn.Linear(hidden, 1)
+
+    def forward(self, h, a, y):
+        z = self.phi(torch.cat([h, a[:, None], y[:, None]], 1)).mean(0)
+        return self.rho(z).squeeze()
+
+
+def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
+                objective: str = "constrained", rho: float | None = None, eps: float = 0.05,
+                lam: float = 0.75, lr: float = 1e-4, critic_lr: float = 1e-3,
+                n_steps: int = 200, batch_size: int = 64, critic_steps: int = 5,
+                eval_every: int = 10, random_state: int = 0) -> DebiasResult:
+    """Adversarial intra-processing: a critic regresses the batch bias from the penultimate
+    representations; the actor minimises max(1, lam (|ĉ| - eps + 0.01) + 1) * BCE.
+
+    The critic (a DeepSets network over the batch's rows, each with its a and y) takes
+    ``critic_steps`` steps on fresh small batches per actor step: small batches make the
+    batch bias vary, which is what lets the critic learn how it depends on the
+    representations."""
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    last = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not last:
+        raise ConfigError("adversarial intra-processing needs an nn.Linear output layer.")
+    store = {}
+    hook = last[-1].register_forward_pre_hook(lambda m, inp: store.__setitem__("h", inp[0]))
+    torch.manual_seed(random_state)
+    with torch.no_grad():
+        logits_of(net, ev.X[:2])
+    critic = _Critic(store["h"].reshape(2, -1).shape[1])
+    c_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr)
+    a_opt = torch.optim.Adam(net.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(random_state)
+    af, yf = ev.at.float(), ev.yt.float()
+    with set_threads(1):
+        for step in range(1, n_steps + 1):
+            net.eval()
+            for _ in range(critic_steps):
+                rows = torch.randperm(len(ev.y), generator=g)[:batch_size]
+                with torch.no_grad():
+                    logit = logits_of(net, ev.X[rows])
+                    h = store["h"].reshape(len(rows), -1)
+                    target = ev.proxy(torch.sigmoid(logit), rows)
+                c_opt.zero_grad()
+                F.mse_loss(critic(h, af[rows], yf[rows]), target).backward()
+                c_opt.step()
+            rows = torch.randperm(len(ev.y), generator=g)[:batch_size]
+            logit = logits_of(net, ev.X[rows])
+            h = store["h"].reshape(len(rows), -1)
+            c_hat = critic(h, af[rows], yf[rows])
+            weight = torch.clamp(lam * (c_hat.abs() - eps + 0.01) + 1, min=1.0)
+            a_opt.zero_grad()
+            (weight * F.binary_cross_entropy_with_logits(logit, yf[rows])).backward()
+            a_opt.step()
+            if step % eval_every == 0 or step == n_steps:
+                sel.offer(net, ev.evaluate(net), step, f"step {step}")
+    hook.remove()
+    return sel.result("adversarial", net)
