@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._validation import check_choice
 from ..fairness.metrics import check_protected
@@ -91,10 +92,10 @@ class RejectOption:
                             np.array([self.margin_]))[0].astype(int)
 
 
-class _Scores:
-    """A prefit 'estimator' whose predict_proba returns given scores (for fairlearn)."""
+class _Scores(ClassifierMixin, BaseEstimator):
+    """A prefit estimator whose predict_proba returns given scores (for fairlearn)."""
 
-    def __init__(self, scorer):
+    def __init__(self, scorer=None):
         self.scorer = scorer
         self.classes_ = np.array([0, 1])
 

@@ -1,0 +1,158 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from noharm import debias as D
+from noharm.errors import ConfigError, GroupError
+from noharm.fairness import statistical_parity_difference
+from noharm.models import GenericClassifier
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A model that learned a planted bias: A shifts both a feature and the label."""
+    rng = np.random.default_rng(0)
+    n = 2400
+    a = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X[:, 0] += 1.5 * a
+    y = ((X[:, 1] + X[:, 2] + 1.2 * a + 0.5 * rng.normal(size=n)) > 0.6).astype(int)
+    tr, va = np.arange(0, 1600), np.arange(1600, n)
+    m = GenericClassifier(hidden_layers=3, hidden_units=32, max_epochs=30,
+                          random_state=0).fit(X[tr], y[tr])
+    return m, X[va], y[va], a[va]
+
+
+METHODS = [
+    ("random_perturbation", D.random_perturbation, {"n_trials": 41}),
+    ("pruning", D.pruning, {}),
+    ("pruning_dynamic", D.pruning, {"dynamic": True}),
+    ("adaptive_pruning", D.adaptive_pruning, {}),
+    ("bias_gradient", D.bias_gradient, {"lr": 1e-3}),
+    ("engineered_gradient", D.engineered_gradient, {"lr": 1e-3, "lam": 2.0}),
+    ("adversarial", D.adversarial, {"lr": 1e-3, "n_steps": 150}),
+]
+
+
+@pytest.mark.parametrize("name, fn, kw", METHODS, ids=[m[0] for m in METHODS])
+def test_each_method_reduces_bias_within_the_constraint(planted, name, fn, kw):
+    m, X, y, a = planted
+    r = fn(m, X, y, a, metric="spd", **kw)
+    assert r.method == name and r.constraint_met
+    assert abs(r.bias) < abs(r.original.bias)
+    assert r.balanced_accuracy >= 0.95 * r.original.balanced_accuracy - 1e-12
+    # the reported numbers are those of the returned model at its threshold
+    pred = r.predict(X, a)
+    assert statistical_parity_difference(y, pred, a) == pytest.approx(r.bias)
+    assert len(r.trace) > 1 and {"bias", "balanced_accuracy"} <= set(r.trace)
+
+
+def test_original_comes_back_when_nothing_meets_the_constraint(planted):
+    m, X, y, a = planted
+    r = D.random_perturbation(m, X, y, a, rho=0.999, n_trials=5)
+    assert not r.constraint_met and "original model is returned" in r.note
+    orig = D.as_module(m)
+    with torch.no_grad():
+        xt = torch.from_numpy(X)
+        assert torch.equal(orig(xt), r.model(xt))
+
+
+def test_same_seed_same_result(planted):
+    m, X, y, a = planted
+    r1 = D.random_perturbation(m, X, y, a, n_trials=11, random_state=3)
+    r2 = D.random_perturbation(m, X, y, a, n_trials=11, random_state=3)
+    assert r1.bias == r2.bias and r1.trace.equals(r2.trace)
+
+
+def test_pruned_unit_is_exactly_zero_after_batchnorm(planted):
+    m, X, y, a = planted
+    r = D.pruning(m, X, y, a, max_steps=5)
+    assert r.extra, "some units were pruned"
+    acts = {}
+    relus = [mod for mod in r.model.modules() if isinstance(mod, nn.ReLU)]
+    hooks = [u.register_forward_hook(lambda mod, i, o, k=k: acts.__setitem__(k, o))
+             for k, u in enumerate(relus)]
+    with torch.no_grad():
+        r.model(torch.from_numpy(X))
+    for layer, unit in r.extra:
+        assert (acts[layer][:, unit] == 0).all()
+    for h in hooks:
+        h.remove()
+
+
+def test_as_module_matches_the_estimator(planted):
+    m, X, y, a = planted
+    net = D.as_module(m)
+    with torch.no_grad():
+        p = torch.sigmoid(net(torch.from_numpy(X))).numpy().ravel()
+    np.testing.assert_allclose(p, m.predict_proba(X)[:, 1], atol=1e-5)
+
+
+def test_user_module_and_conv_pruning():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    n = 400
+    a = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 1, 4, 4)).astype(np.float32)
+    X[:, 0, 0, 0] += 2 * a
+    y = (X[:, 0, 0, 0] + rng.normal(size=n) > 1).astype(int)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 1))
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(
+            net(torch.from_numpy(X)).squeeze(1), torch.tensor(y, dtype=torch.float32)).backward()
+        opt.step()
+    r = D.pruning(net, X, y, a, rho=0.5)
+    assert len(D.hidden_units(r.model)) == 1 and r.trace.shape[0] >= 2
+    with pytest.raises(ConfigError, match="no"):
+        D.pruning(nn.Sequential(nn.Flatten()), X, y, a)
+
+
+def test_reject_option_selects_within_bounds_and_beats_loops():
+    rng = np.random.default_rng(0)
+    n = 3000
+    a = rng.integers(0, 2, n)
+    y = rng.integers(0, 2, n)
+    p = np.clip(0.35 * y + 0.15 * a + rng.random(n) * 0.5, 0, 1)
+    roc = D.RejectOption(metric="spd", num_class_thresh=20, num_roc_margin=10).fit(y, p, a)
+    assert roc.constraint_met_ and -0.05 <= roc.bias_ <= 0.05
+    pred = roc.predict(p, a)
+    assert statistical_parity_difference(y, pred, a) == pytest.approx(roc.bias_)
+    # brute force over the same grid with the same rule
+    th, m = roc.grid()
+    best, best_ba = None, -1
+    for t, mm in zip(th, m):
+        lab = np.where((p <= t + mm) & (p > t - mm), a == 0, p > t).astype(int)
+        b = statistical_parity_difference(y, lab, a)
+        ba = 0.5 * (lab[y == 1].mean() + 1 - lab[y == 0].mean())
+        if -0.05 <= b <= 0.05 and ba > best_ba:
+            best, best_ba = (t, mm), ba
+    assert (roc.threshold_, roc.margin_) == pytest.approx(best)
+
+
+def test_equalized_odds_postprocessing(planted):
+    m, X, y, a = planted
+    ev = D.Evaluator(X, y, a)
+    net = D.as_module(m)
+    opt = D.equalized_odds_postprocessing(lambda Z: ev.proba(net, torch.from_numpy(
+        np.asarray(Z, np.float32))), X, y, a)
+    pred = opt.predict(X, sensitive_features=a, random_state=0)
+    from noharm.fairness import equalized_odds_difference
+    before = equalized_odds_difference(y, (ev.proba(net) >= 0.5).astype(int), a)
+    assert equalized_odds_difference(y, pred, a) < before
+
+
+def test_bad_inputs(planted):
+    m, X, y, a = planted
+    with pytest.raises(ConfigError, match="binarize"):
+        D.pruning(m, X, y, np.arange(len(y)) % 3)
+    with pytest.raises(GroupError, match="absent"):
+        D.pruning(m, X, y, np.ones(len(y), int))
+    y2 = y.copy()
+    y2[a == 0] = 0
+    with pytest.raises(GroupError, match="no positive labels"):
+        D.bias_gradient(m, X, y2, a, metric="eod")
+    with pytest.raises(ConfigError, match="GenericClassifier or a torch"):
+        D.pruning(object(), X, y, a)
