@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
+import pandas as pd
 import typer
 
 from .errors import ConfigError, NoharmError
@@ -66,7 +67,8 @@ def _check_output(output: Optional[Path], overwrite: bool) -> None:
         return
     if output.exists() and not output.is_dir():
         raise ConfigError(f"--output {output} is a file; give a directory.")
-    if any((output / f).exists() for f in ("results.csv", "audit.csv")) and not overwrite:
+    if any((output / f).exists() for f in ("results.csv", "audit.csv", "debias.csv")) \
+            and not overwrite:
         raise ConfigError(f"{output} already holds results; pass --overwrite to replace them "
                           "or choose another --output.")
     try:
@@ -165,6 +167,78 @@ def run(
         (output / "splits.json").write_text(json.dumps(result.splits))
         say(f"wrote {output}/results.csv, summary.csv, summary.md, config.json, splits.json, "
             "models/")
+
+
+@app.command()
+@friendly
+def debias(
+    dataset: Optional[str] = typer.Option(None, help="synthetic (default), heart or "
+                                          "diabetes130."),
+    data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
+    target: Optional[str] = typer.Option(None, help="Binary target column of --data."),
+    group: Optional[list[str]] = typer.Option(None, help="Group attribute(s) of --data; "
+                                              "--protected names one of them."),
+    data_path: Optional[Path] = typer.Option(None, help="Explicit file of a built-in dataset."),
+    protected: str = typer.Option("sex", help="Protected attribute (a group column)."),
+    privileged: Optional[str] = typer.Option(None, help="Its privileged value (defaults: sex "
+                                             "male, gender Male, race Caucasian, age young)."),
+    metric: str = typer.Option("spd", help="Bias metric: spd or eod."),
+    methods: Optional[str] = typer.Option(None, help="Comma-separated subset of: "
+                                          "random_perturbation, pruning, pruning_dynamic, "
+                                          "adaptive_pruning, bias_gradient, "
+                                          "engineered_gradient, adversarial, reject_option, "
+                                          "eq_odds (default: all)."),
+    seeds: int = typer.Option(3, help="Seeds (a new split and model each)."),
+    objective: str = typer.Option("constrained", help="constrained (min |bias| s.t. BA >= "
+                                  "rho) or indicator (BA * 1[|bias| < eps])."),
+    rho: Optional[float] = typer.Option(None, help="BA floor (default 0.95 x original)."),
+    eps: float = typer.Option(0.05, help="Bias tolerance of the indicator objective and of "
+                              "reject option classification."),
+    max_epochs: int = typer.Option(200), patience: int = typer.Option(20),
+    hidden_layers: int = typer.Option(6), hidden_units: int = typer.Option(64),
+    n_samples: int = typer.Option(800, help="Rows of the synthetic cohort."),
+    dropna: bool = typer.Option(False),
+    output: Optional[Path] = typer.Option(None, help="Directory for debias.csv, debias.md, "
+                                          "scatter.png."),
+    overwrite: bool = typer.Option(False),
+    quiet: bool = typer.Option(False),
+) -> None:
+    """Debias a standard model with every method and compare them (BA, bias, time)."""
+    from .experiments.debias_protocol import DebiasConfig, run_debias, summarize_debias
+    from .report import bias_scatter, markdown_table
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None
+    cfg = DebiasConfig(protected=protected, privileged=privileged, metric=metric,
+                       n_seeds=seeds, objective=objective, rho=rho, eps=eps,
+                       hidden_layers=hidden_layers, hidden_units=hidden_units,
+                       max_epochs=max_epochs, patience=patience,
+                       **({"methods": chosen} if chosen else {})).validate()
+    _check_output(output, overwrite)
+    cohort = _load_cohort(dataset, data, target, group, data_path, dropna, False, n_samples, 0)
+    say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
+    out = run_debias(cohort, cfg, progress=say)
+    s = summarize_debias(out.results)
+    shown = pd.DataFrame({
+        "method": s["method"],
+        "balanced accuracy": [f"{m:.3f} ± {sd:.3f}" for m, sd in
+                              zip(s["balanced_accuracy"], s["balanced_accuracy_sd"].fillna(0))],
+        metric: [f"{m:+.3f} ± {sd:.3f}" for m, sd in zip(s["bias"], s["bias_sd"].fillna(0))],
+        f"|{metric}|": s["abs_bias"].map(lambda v: f"{v:.3f}"),
+        "objective": s["objective"].map(lambda v: f"{v:.3f}"),
+        "constraint met": s["constraint_met"].map(lambda v: "–" if v != v else
+                                                  f"{100 * v:.0f} %"),
+        "time (s)": s["seconds"].map(lambda v: f"{v:.2f}")})
+    priv = out.config["debias"]["privileged_value"]
+    text = (f"## Debiasing on {cohort.name}: protected {protected} (privileged {priv}), "
+            f"{metric}, {seeds} seed(s), test split\n\n" + markdown_table(shown) + "\n")
+    typer.echo(text)
+    if output is not None:
+        out.results.to_csv(output / "debias.csv", index=False)
+        (output / "debias.md").write_text(text)
+        (output / "config.json").write_text(json.dumps(out.config, indent=2, default=str))
+        bias_scatter(out.results, output / "scatter.png", metric=metric,
+                     title=f"{cohort.name}: {metric} vs balanced accuracy")
+        say(f"wrote {output}/debias.csv, debias.md, config.json, scatter.png")
 
 
 @data_app.command("list")

@@ -1,6 +1,6 @@
 """Tables (Markdown/CSV) of protocol results."""
-from .plots import forest_plot
+from .plots import bias_scatter, forest_plot
 from .tables import accuracy_table, markdown_report, markdown_table, secondary_table
 
 __all__ = ["accuracy_table", "secondary_table", "markdown_report", "markdown_table",
-           "forest_plot"]
+           "forest_plot", "bias_scatter"]

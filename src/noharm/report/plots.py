@@ -40,3 +40,29 @@ def forest_plot(table: pd.DataFrame, path: str | Path, title: str = "Benefit of 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def bias_scatter(results: pd.DataFrame, path: str | Path, metric: str = "bias",
+                 title: str = "Debiasing: bias against balanced accuracy") -> Path:
+    """One point per method and seed (bias on x, balanced accuracy on y), means as crosses."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    cmap = plt.get_cmap("tab10")
+    for i, (method, d) in enumerate(results.groupby("method", sort=False)):
+        c = cmap(i % 10)
+        ax.scatter(d["bias"], d["balanced_accuracy"], color=c, alpha=0.5, s=18)
+        ax.scatter([d["bias"].mean()], [d["balanced_accuracy"].mean()], color=c, marker="X",
+                   s=90, label=method, edgecolor="black", linewidth=0.5)
+    ax.axvline(0, color="black", lw=0.8, ls="--")
+    ax.set_xlabel(metric)
+    ax.set_ylabel("balanced accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
