@@ -147,3 +147,28 @@ def test_usage_errors_are_one_line_too():
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--seeds" in lines[0]
+
+
+def test_debias_cli(tmp_path):
+    out = tmp_path / "deb"
+    res = runner.invoke(app, ["debias", "--n-samples", "400", "--protected", "sex",
+                              "--seeds", "1", "--methods", "pruning,reject_option,eq_odds",
+                              "--max-epochs", "10", "--hidden-layers", "2",
+                              "--hidden-units", "16", "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    for m in ("original", "pruning", "reject_option", "eq_odds"):
+        assert f"| {m} |" in res.stdout
+    assert {p.name for p in out.iterdir()} == {"debias.csv", "debias.md", "config.json",
+                                               "scatter.png"}
+    tidy = pd.read_csv(out / "debias.csv")
+    assert set(tidy["method"]) == {"original", "pruning", "reject_option", "eq_odds"}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--protected", "race"], "not a group attribute"),
+    (["--metric", "aod"], "metric"),
+    (["--methods", "magic"], "unknown method 'magic'"),
+    (["--protected", "sex", "--privileged", "other"], "does not occur"),
+])
+def test_debias_bad_inputs(args, needle):
+    assert needle in _err(runner.invoke(app, ["debias", "--n-samples", "200", *args]))
