@@ -2,7 +2,8 @@
 from .base import NetClassifier, train_val_split
 from .conditional_bias import ConditionalBiasClassifier
 from .decoupled import DecoupledClassifier
+from .fairgrad import FairGradClassifier
 from .generic import GenericClassifier
 
 __all__ = ["NetClassifier", "GenericClassifier", "DecoupledClassifier",
-           "ConditionalBiasClassifier", "train_val_split"]
+           "ConditionalBiasClassifier", "FairGradClassifier", "train_val_split"]

@@ -25,6 +25,7 @@ from torch import nn
 from .._validation import check_fraction, check_positive_int
 from ..errors import ConfigError
 from .optim import LAYOUT_WARNING, FlatParameters
+from .surgery import project
 
 LossFn = Callable[[torch.Tensor, Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
@@ -72,6 +73,7 @@ class TrainReport:
     best_epoch: np.ndarray
     best_val_loss: np.ndarray
     val_history: list[np.ndarray] = field(default_factory=list)
+    conflict_share: list[float] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -166,8 +168,8 @@ def _flatten(module: nn.Module, config: TrainConfig, opt: torch.optim.Adam | Non
 def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                 arrays: Mapping[str, torch.Tensor], train_idx: Sequence[np.ndarray],
                 val_idx: Sequence[np.ndarray], seeds: Sequence[int], config: TrainConfig,
-                set_generator: Callable[[torch.Generator | None], None] | None = None
-                ) -> TrainReport:
+                set_generator: Callable[[torch.Generator | None], None] | None = None,
+                surgery: str | None = None) -> TrainReport:
     """Train the ``E`` members of ``module`` (the one training loop of noharm).
 
     Parameters
@@ -189,6 +191,13 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         :class:`TrainConfig`.
     set_generator
         Callback that hands the dropout generator to the module.
+    surgery
+        None for one objective.  ``"conflict"`` or ``"always"``: ``loss_fn`` returns
+        ``(K, E)`` losses (row 0 the prediction loss); every step takes K backward passes
+        and updates with the PCGrad-projected sum (:func:`~noharm.training.surgery.project`);
+        the report's ``conflict_share`` gives, per epoch, the share of (step, member,
+        fairness loss) triples whose gradient conflicted with the prediction gradient.
+        Early stopping uses the sum of the K validation losses.
     """
     config.validate()
     E = len(seeds)
@@ -218,22 +227,39 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         epochs_run = np.zeros(E, dtype=np.int64)
         stopped = np.zeros(E, dtype=bool)
         history: list[np.ndarray] = []
+        history_conf: list[float] = []
         alive = np.arange(E)                 # original ids of the members still in `module`
         flat, opt = _flatten(module, config, None, None)
         v_idx, v_w = _pad(val_idx)
         xv, bv = X[v_idx], _gather(arrays, v_idx)
         for epoch in range(config.max_epochs):
             module.train()
+            conflicts = []
             for idx in plan_epoch([train_idx[e] for e in alive], config.batch_size,
                                   [rngs[e] for e in alive]):
                 flat.zero_grad()
                 loss = loss_fn(X[idx], _gather(arrays, idx), None)
-                loss.sum().backward()
+                if surgery is None:
+                    loss.sum().backward()
+                else:
+                    grads = []
+                    for k in range(loss.shape[0]):
+                        flat.zero_grad()
+                        loss[k].sum().backward(retain_graph=k < loss.shape[0] - 1)
+                        grads.append(flat.flat.grad.clone())
+                    combined, conflict = project(torch.stack(grads), surgery)
+                    flat.flat.grad.copy_(combined)
+                    conflicts.append(conflict.float().mean().item())
                 opt.step()
+            if surgery is not None:
+                history_conf.append(float(np.mean(conflicts)) if conflicts else 0.0)
             epochs_run[alive] += 1
             module.eval()
             with torch.no_grad():
-                val_alive = loss_fn(xv, bv, v_w).numpy().astype(np.float64)
+                val_out = loss_fn(xv, bv, v_w)
+                if surgery is not None:
+                    val_out = val_out.sum(0)
+                val_alive = val_out.numpy().astype(np.float64)
             val = np.full(E, np.nan)
             val[alive] = val_alive
             history.append(val)
@@ -262,4 +288,4 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
             set_generator(None)
         module.eval()
     return TrainReport(epochs_run=epochs_run, best_epoch=best_epoch, best_val_loss=best_loss,
-                       val_history=history)
+                       val_history=history, conflict_share=history_conf)

@@ -1,0 +1,158 @@
+"""FairGrad: fair training over several sensitive attributes by gradient projection
+("Balancing Fairness and Performance in Healthcare AI: A Gradient Reconciliation
+Approach", 2025; DESIGN §5)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .._validation import check_choice, check_X, check_binary_y
+from ..errors import ConfigError, GroupError, LengthMismatchError, MissingValuesError
+from ..fairness.losses import KINDS, group_gap_loss
+from ..training import TrainReport, fit_members
+from ..training.surgery import MODES
+from .base import train_val_split, weighted_mean
+from .generic import GenericClassifier
+
+
+class FairGradClassifier(GenericClassifier):
+    """Generic MLP trained with one differentiable fairness loss per sensitive attribute.
+
+    Every step computes the prediction loss (BCE) and, for each attribute, the worst
+    pairwise group gap (``fairness_loss``: ``eqodds``, ``eod`` or ``spd``; see
+    :mod:`noharm.fairness.losses`) weighted by ``fairness_weights``; each gradient is
+    projected off the others it conflicts with (``projection="conflict"``, PCGrad) or off
+    all others (``"always"``), and Adam steps along their sum.  k attributes cost k + 1
+    backward passes per step.  ``train_report_.conflict_share`` gives, per epoch, the
+    share of steps whose fairness gradient had a negative cosine with the prediction one.
+
+    Parameters
+    ----------
+    fairness_loss : {"eqodds", "eod", "spd"}, default "eqodds"
+    projection : {"conflict", "always"}, default "conflict"
+    fairness_weights : None (1 each), a sequence (one per attribute, in column order) or a
+        mapping attribute -> weight.
+    **generic parameters : as :class:`GenericClassifier`.
+
+    ``fit(X, y, sensitive_features=DataFrame)`` takes one column per attribute (a Series
+    is one attribute).  Prediction needs no attribute.
+    """
+
+    requires_groups_fit = True
+    requires_groups_predict = False
+
+    def __init__(self, hidden_layers: int = 6, hidden_units: int = 64, dropout: float = 0.2,
+                 lr: float = 1e-3, batch_size: int = 64, max_epochs: int = 200,
+                 patience: int = 20, weight_decay: float = 0.0,
+                 validation_fraction: float = 0.2, random_state: int = 0, n_threads: int = 1,
+                 fairness_loss: str = "eqodds", projection: str = "conflict",
+                 fairness_weights: Sequence[float] | Mapping[str, float] | None = None):
+        super().__init__(hidden_layers=hidden_layers, hidden_units=hidden_units, dropout=dropout,
+                         lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+                         weight_decay=weight_decay, validation_fraction=validation_fraction,
+                         random_state=random_state, n_threads=n_threads)
+        self.fairness_loss = fairness_loss
+        self.projection = projection
+        self.fairness_weights = fairness_weights
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice(self.fairness_loss, name="fairness_loss", choices=KINDS)
+        check_choice(self.projection, name="projection", choices=MODES)
+
+    def _attributes(self, sensitive_features: Any, n: int) -> pd.DataFrame:
+        if sensitive_features is None:
+            raise GroupError("FairGradClassifier needs sensitive_features at fit time: one "
+                             "column per sensitive attribute.")
+        sf = sensitive_features
+        frame = (sf.to_frame() if isinstance(sf, pd.Series) else
+                 sf if isinstance(sf, pd.DataFrame) else pd.DataFrame(np.asarray(sf)))
+        if len(frame) != n:
+            raise LengthMismatchError(f"X has {n} rows but sensitive_features has "
+                                      f"{len(frame)}; pass them with the same rows.")
+        if frame.isna().any().any():
+            col = frame.columns[frame.isna().any()][0]
+            raise MissingValuesError(f"sensitive attribute {col!r} has missing values.")
+        for c in frame.columns:
+            if frame[c].nunique() < 2:
+                raise GroupError(f"sensitive attribute {str(c)!r} has a single group "
+                                 f"({frame[c].iloc[0]!r}); a fairness loss needs at least two.")
+        return frame.reset_index(drop=True).astype(str)
+
+    def _weights(self, names: list[str]) -> np.ndarray:
+        w = self.fairness_weights
+        if w is None:
+            return np.ones(len(names))
+        if isinstance(w, Mapping):
+            missing = [n for n in names if n not in w]
+            extra = [k for k in w if k not in names]
+            if missing or extra:
+                raise ConfigError(f"fairness_weights keys {sorted(map(str, w))} do not match "
+                                  f"the attributes {names} (missing {missing}, unknown {extra}).")
+            return np.array([float(w[n]) for n in names])
+        w = list(w)
+        if len(w) != len(names):
+            raise ConfigError(f"fairness_weights has {len(w)} values but there are "
+                              f"{len(names)} sensitive attributes {names}; give one per "
+                              "attribute.")
+        return np.asarray(w, dtype=float)
+
+    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "FairGradClassifier":
+        self._check_params()
+        Xa, names = check_X(X)
+        self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
+        y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
+        attrs = self._attributes(sensitive_features, Xa.shape[0])
+        self.attributes_ = [str(c) for c in attrs.columns]
+        self.weights_ = self._weights(self.attributes_)
+        self.attribute_groups_ = {a: sorted(attrs[c].unique())
+                                  for a, c in zip(self.attributes_, attrs.columns)}
+        codes = [np.searchsorted(self.attribute_groups_[a], attrs[c].to_numpy())
+                 for a, c in zip(self.attributes_, attrs.columns)]
+        strat = attrs.agg("_".join, axis=1).to_numpy()
+        tr, va = train_val_split(y01, strat, self.validation_fraction, self.random_state)
+        self.classes_, self.groups_, self.n_runs_ = classes, [], 1
+        X_t, y_t = torch.from_numpy(Xa), torch.from_numpy(y01)
+        arrays = {"y": y_t.float(), **{f"s{k}": torch.from_numpy(c) for k, c in
+                                       enumerate(codes)}}
+        net = self._build(1, [self.random_state])
+        net.scale.fit_rows(X_t, [tr])
+        self.net_ = net
+        sizes = [len(self.attribute_groups_[a]) for a in self.attributes_]
+        weights, kind = self.weights_, self.fairness_loss
+
+        def loss(x, batch, w):
+            logit = net(x)
+            bce = weighted_mean(F.binary_cross_entropy_with_logits(logit, batch["y"],
+                                                                   reduction="none"), w)
+            p = torch.sigmoid(logit)
+            fair = [float(weights[k]) * group_gap_loss(p, batch[f"s{k}"], batch["y"], sizes[k],
+                                                       kind)
+                    for k in range(len(sizes))]
+            return torch.stack([bce, *fair])
+
+        self.train_report_ = fit_members(net, loss, X_t, arrays, [tr], [va],
+                                         [self.random_state], self._train_config(),
+                                         set_generator=net.set_generator,
+                                         surgery=self.projection)
+        return self
+
+    def fit_runs(self, *args: Any, **kw: Any) -> "FairGradClassifier":
+        raise ConfigError("FairGradClassifier trains one model per fit; call fit.")
+
+    def _extra_state(self) -> dict:
+        return {"attributes": self.attributes_, "weights": list(map(float, self.weights_)),
+                "attribute_groups": self.attribute_groups_}
+
+    def _set_extra_state(self, state: dict) -> None:
+        self.attributes_ = state.get("attributes", [])
+        self.weights_ = np.asarray(state.get("weights", []))
+        self.attribute_groups_ = state.get("attribute_groups", {})
+
+
+__all__ = ["FairGradClassifier", "TrainReport"]

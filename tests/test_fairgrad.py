@@ -1,0 +1,109 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from noharm.errors import ConfigError, GroupError
+from noharm.fairness.losses import group_gap_loss
+from noharm.models import FairGradClassifier, GenericClassifier
+from noharm.training import project
+
+
+def test_projection_of_conflicting_pair_by_hand():
+    g = torch.tensor([[[1.0, 0.0]], [[-1.0, 1.0]]])            # (K=2, E=1, P=2), dot = -1
+    combined, conflict = project(g, "conflict")
+    # g1' = g1 - (-1/2) g2 = (0.5, 0.5); g2' = g2 - (-1/1) g1 = (0, 1)
+    torch.testing.assert_close(combined, torch.tensor([[0.5, 1.5]]))
+    assert conflict.tolist() == [[True]]
+    for gi in (g[0, 0], g[1, 0], torch.tensor([0.5, 0.5]), torch.tensor([0.0, 1.0])):
+        assert torch.dot(combined[0], gi) >= 0
+
+
+def test_non_conflicting_pair_untouched_unless_always():
+    g = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])             # dot = 1 > 0
+    combined, conflict = project(g, "conflict")
+    torch.testing.assert_close(combined, torch.tensor([[2.0, 1.0]]))
+    assert conflict.tolist() == [[False]]
+    always, _ = project(g, "always")
+    # g1' = g1 - (1/2) g2 = (0.5, -0.5); g2' = g2 - 1 * g1 = (0, 1)
+    torch.testing.assert_close(always, torch.tensor([[0.5, 0.5]]))
+
+
+def test_conflict_mode_random_pairs_nonnegative():
+    gen = torch.Generator().manual_seed(0)
+    g = torch.randn(2, 50, 7, generator=gen)
+    combined, _ = project(g, "conflict")
+    assert ((combined * g[0]).sum(-1) >= -1e-6).all()
+    assert ((combined * g[1]).sum(-1) >= -1e-6).all()
+
+
+def test_group_gap_loss_worst_pair():
+    p = torch.tensor([[0.9, 0.1, 0.5, 0.7]])
+    codes = torch.tensor([[0, 1, 2, 2]])
+    y = torch.tensor([[1, 1, 1, 0]])
+    # soft TPRs: g0 0.9, g1 0.1, g2 0.5 -> worst gap 0.8; FPR only g2 -> no gap
+    assert group_gap_loss(p, codes, y, 3, "eod").item() == pytest.approx(0.8)
+    assert group_gap_loss(p, codes, y, 3, "eqodds").item() == pytest.approx(0.8)
+    assert group_gap_loss(p, codes, y, 3, "spd").item() == pytest.approx(0.9 - 0.1)
+
+
+@pytest.fixture(scope="module")
+def two_attribute_bias():
+    rng = np.random.default_rng(0)
+    n = 2400
+    s1, s2 = rng.integers(0, 2, n), rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X[:, 0] += 1.5 * s1
+    X[:, 1] += 1.0 * (s2 == 2)
+    y = ((X[:, 2] + X[:, 3] + s1 + 0.8 * (s2 == 2) + 0.5 * rng.normal(size=n)) > 0.8)
+    S = pd.DataFrame({"sex": s1, "site": s2})
+    return X, y.astype(int), S
+
+
+def _tpr_gap(pred, y, g):
+    tprs = [pred[(g == v) & (y == 1)].mean() for v in np.unique(g)]
+    return max(tprs) - min(tprs)
+
+
+def test_fairgrad_reduces_both_gaps(two_attribute_bias):
+    X, y, S = two_attribute_bias
+    tr, te = np.arange(1600), np.arange(1600, 2400)
+    kw = dict(hidden_layers=3, hidden_units=32, max_epochs=40, patience=8, random_state=1)
+    gen = GenericClassifier(**kw).fit(X[tr], y[tr])
+    fg = FairGradClassifier(fairness_loss="eod", **kw).fit(X[tr], y[tr],
+                                                         sensitive_features=S.iloc[tr])
+    pg, pf = gen.predict(X[te]), fg.predict(X[te])
+    for c in S:
+        g = S[c].to_numpy()[te]
+        assert _tpr_gap(pf, y[te], g) < 0.6 * _tpr_gap(pg, y[te], g)
+    assert (pf == y[te]).mean() > (pg == y[te]).mean() - 0.06      # stated tolerance: 6 pts
+    share = fg.train_report_.conflict_share
+    assert len(share) == fg.train_report_.epochs_run[0] and 0 < max(share) <= 1
+
+
+def test_fairgrad_reproducible_and_round_trip(two_attribute_bias, tmp_path):
+    X, y, S = two_attribute_bias
+    kw = dict(hidden_layers=2, hidden_units=16, max_epochs=5, patience=3, random_state=2)
+    a = FairGradClassifier(**kw).fit(X, y, sensitive_features=S)
+    b = FairGradClassifier(**kw).fit(X, y, sensitive_features=S)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    a.save(tmp_path / "fg")
+    c = FairGradClassifier.load(tmp_path / "fg")
+    assert np.array_equal(a.predict_proba(X), c.predict_proba(X))
+    assert c.attributes_ == ["sex", "site"]
+
+
+def test_fairgrad_bad_inputs(two_attribute_bias):
+    X, y, S = two_attribute_bias
+    kw = dict(hidden_layers=2, hidden_units=8, max_epochs=2)
+    with pytest.raises(GroupError, match="'flat' has a single group"):
+        FairGradClassifier(**kw).fit(X, y, sensitive_features=S.assign(flat=1))
+    with pytest.raises(ConfigError, match="3 values but there are 2"):
+        FairGradClassifier(fairness_weights=[1, 2, 3], **kw).fit(X, y, sensitive_features=S)
+    with pytest.raises(ConfigError, match="unknown"):
+        FairGradClassifier(fairness_weights={"sex": 1, "age": 1}, **kw).fit(
+            X, y, sensitive_features=S)
+    with pytest.raises(ConfigError, match="fairness_loss"):
+        FairGradClassifier(fairness_loss="dp", **kw).fit(X, y, sensitive_features=S)
+    with pytest.raises(GroupError, match="needs sensitive_features"):
+        FairGradClassifier(**kw).fit(X, y)
