@@ -172,3 +172,28 @@ def test_debias_cli(tmp_path):
 ])
 def test_debias_bad_inputs(args, needle):
     assert needle in _err(runner.invoke(app, ["debias", "--n-samples", "200", *args]))
+
+
+def test_run_fairgrad_comparison(tmp_path):
+    out = tmp_path / "fair"
+    res = runner.invoke(app, ["run", "--n-samples", "400", "--models", "generic,fairgrad",
+                              "--sensitive", "age,sex", "--seeds", "1", "--max-epochs", "5",
+                              "--hidden-layers", "2", "--hidden-units", "8", "--output",
+                              str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "| age | eod_gap |" in res.stdout and "reduction" in res.stdout
+    assert "seconds per epoch" in res.stdout
+    tidy = pd.read_csv(out / "results.csv")
+    assert {"eod_gap", "eqodds_gap", "accuracy", "auroc", "conflict_share"} <= set(tidy.metric)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--models", "generic,fairgrad", "--sensitive", "race"], "not a group attribute"),
+    (["--models", "decoupled,fairgrad"], "cannot run in the fairness comparison"),
+    (["--models", "generic,fairgrad", "--fairness-loss", "dp"], "--fairness-loss"),
+    (["--models", "generic,fairgrad", "--sensitive", "age,sex", "--fairness-weights", "1"],
+     "2 sensitive attributes"),
+    (["--sensitive", "age"], "add fairgrad"),
+])
+def test_run_fairgrad_bad_inputs(args, needle):
+    assert needle in _err(runner.invoke(app, ["run", "--n-samples", "200", *args]))

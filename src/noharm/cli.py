@@ -117,6 +117,13 @@ def run(
     dropna: bool = typer.Option(False, help="Drop rows of --data with missing values."),
     drop_group_columns: bool = typer.Option(False, help="Do not use the group columns of "
                                             "--data as features."),
+    sensitive: Optional[str] = typer.Option(None, help="With --models generic,fairgrad: "
+                                            "comma-separated sensitive attributes (default: "
+                                            "all group attributes)."),
+    fairness_loss: str = typer.Option("eqodds", help="FairGrad loss: eqodds, eod or spd."),
+    projection: str = typer.Option("conflict", help="FairGrad projection: conflict or always."),
+    fairness_weights: Optional[str] = typer.Option(None, help="FairGrad weight per sensitive "
+                                                   "attribute, comma-separated."),
     harm_guard: bool = typer.Option(False, help="Add harm-guard rows: per run and group, the "
                                     "personalized model only where its early-stopping fold "
                                     "does not show it worse than generic."),
@@ -127,6 +134,16 @@ def run(
     from .experiments import ProtocolConfig, run_protocol, summarize
     from .report import markdown_report
 
+    model_list = tuple(m.strip() for m in models.split(",") if m.strip())
+    if "fairgrad" in model_list:
+        _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_columns,
+                      n_samples, random_state, model_list, sensitive, fairness_loss,
+                      projection, fairness_weights, seeds, hidden_layers, hidden_units,
+                      max_epochs, patience, output, overwrite, quiet)
+        return
+    if sensitive:
+        raise ConfigError("--sensitive belongs to the FairGrad comparison; add fairgrad to "
+                          "--models (e.g. --models generic,fairgrad).")
     cfg = ProtocolConfig(
         models=tuple(m.strip() for m in models.split(",") if m.strip()), n_seeds=seeds,
         n_folds=folds, outer_splits=outer_splits, test_size=test_size, random_state=random_state,
@@ -167,6 +184,51 @@ def run(
         (output / "splits.json").write_text(json.dumps(result.splits))
         say(f"wrote {output}/results.csv, summary.csv, summary.md, config.json, splits.json, "
             "models/")
+
+
+def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_columns,
+                  n_samples, random_state, model_list, sensitive, fairness_loss, projection,
+                  fairness_weights, seeds, hidden_layers, hidden_units, max_epochs, patience,
+                  output, overwrite, quiet) -> None:
+    """`noharm run --models generic,fairgrad`: the multi-attribute fairness comparison."""
+    from ._validation import check_choice
+    from .experiments.fairness_protocol import FairnessConfig, run_fairness, summarize_fairness
+    from .report import markdown_table
+
+    check_choice(fairness_loss, name="--fairness-loss", choices=("eqodds", "eod", "spd"))
+    check_choice(projection, name="--projection", choices=("conflict", "always"))
+    weights = None
+    if fairness_weights:
+        try:
+            weights = tuple(float(w) for w in fairness_weights.split(","))
+        except ValueError:
+            raise ConfigError(f"--fairness-weights must be numbers, got {fairness_weights!r}."
+                              ) from None
+    _check_output(output, overwrite)
+    cohort = _load_cohort(dataset, data, target, group, data_path, dropna, drop_group_columns,
+                          n_samples, random_state)
+    attrs = tuple(s.strip() for s in sensitive.split(",")) if sensitive else ()
+    if weights is not None and len(weights) != len(attrs or cohort.groups.columns):
+        raise ConfigError(f"--fairness-weights has {len(weights)} values for "
+                          f"{len(attrs or cohort.groups.columns)} sensitive attributes.")
+    cfg = FairnessConfig(sensitive=attrs, models=model_list, n_seeds=seeds,
+                         fairness_loss=fairness_loss, projection=projection,
+                         fairness_weights=weights, hidden_layers=hidden_layers,
+                         hidden_units=hidden_units, max_epochs=max_epochs, patience=patience)
+    say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
+    results, info = run_fairness(cohort, cfg, progress=say)
+    table = summarize_fairness(results)
+    spe = info["seconds_per_epoch"]
+    text = (f"## Generic vs FairGrad on {cohort.name} ({fairness_loss}, {projection} "
+            f"projection, {seeds} seed(s)); mean [95 % CI] over seeds\n\n"
+            + markdown_table(table.fillna("")) + "\n\nseconds per epoch: "
+            + ", ".join(f"{m} {v:.3f}" for m, v in spe.items()) + "\n")
+    typer.echo(text)
+    if output is not None:
+        results.to_csv(output / "results.csv", index=False)
+        (output / "summary.md").write_text(text)
+        (output / "config.json").write_text(json.dumps(info, indent=2, default=str))
+        say(f"wrote {output}/results.csv, summary.md, config.json")
 
 
 @app.command()
