@@ -355,6 +355,10 @@ def _load_saved(from_dir: Path, personalized: str, split: int):
     models = []
     for name in ("generic", personalized):
         d = from_dir / "models" / name / f"split{split}"
+        if not d.is_dir() and any((from_dir / "models" / name).glob(f"split{split}-part*")):
+            raise ConfigError(f"{from_dir} saved {name} for split {split} in several ensemble "
+                              "parts (more runs than ensemble_size); the audit reads one "
+                              "ensemble per split: rerun with at most 25 runs.")
         if not d.is_dir():
             raise ConfigError(f"{from_dir} has no saved {name} model for split {split}; rerun "
                               f"`noharm run` with --models including {name} and --output.")
@@ -426,7 +430,8 @@ def audit(
         cohort = _load_cohort(dataset, data, target, group, data_path, dropna, False,
                               n_samples, random_state)
         cfg = ProtocolConfig(models=("generic", personalized), n_seeds=seeds, n_folds=folds,
-                             random_state=random_state, n_jobs=jobs)
+                             random_state=random_state, n_jobs=jobs,
+                             ensemble_size=max(25, seeds * folds))
         with tempfile.TemporaryDirectory() as tmp:
             say(f"training generic and {personalized} on {cohort.name} ...")
             res = run_protocol(cohort, cfg, progress=say, model_dir=tmp)
