@@ -309,7 +309,7 @@ def data_list() -> None:
     """List the built-in datasets and where their files resolve."""
     from .datasets import DATASETS
     for name, desc in DATASETS.items():
-        typer.echo(f"{name:10s} {desc}")
+        typer.echo(f"{name:12s} {desc}")
     typer.echo(f"NOHARM_DATA_DIR={os.environ.get('NOHARM_DATA_DIR', '(unset)')}")
 
 
