@@ -70,7 +70,7 @@ def explanation_costs(forward: Forward, X: np.ndarray, codes: np.ndarray | None 
     check_fraction(top_frac, name="top_frac", high=1.0 + 1e-9)
     X = np.asarray(X, dtype=np.float32)
     n, F = X.shape
-    r = max(1, int(round(top_frac * F)))
+    r = top_r(F, top_frac)
     base = np.zeros(F, np.float32) if baseline is None else np.asarray(baseline, np.float32)
     if base.shape != (F,):
         raise ConfigError(f"baseline needs one value per feature ({F}), got shape {base.shape}.")
