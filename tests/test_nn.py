@@ -1,4 +1,3 @@
-import numpy as np
 import torch
 
 from noharm.nn import ConditionalBiasNet, EnsembleBatchNorm, EnsembleLinear

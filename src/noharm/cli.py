@@ -42,6 +42,16 @@ def friendly(fn: Callable) -> Callable:
     return wrapper
 
 
+# Options shared by every command that loads data (one definition, one help text).
+DATASET = typer.Option(None, help="Built-in dataset: synthetic (default), heart or diabetes130.")
+DATA = typer.Option(None, help="Your own CSV or Parquet file.")
+TARGET = typer.Option(None, help="Binary target column of --data.")
+GROUP = typer.Option(None, help="Group attribute of --data: COL, COL:CUTS or COL:CUTS:LABELS "
+                     "(e.g. age:60:young,old). Repeat for intersections.")
+DATA_PATH = typer.Option(None, help="Explicit file (or folder) of a built-in dataset.")
+DROPNA = typer.Option(False, help="Drop rows of --data with missing values.")
+
+
 def _load_cohort(dataset: Optional[str], data: Optional[Path], target: Optional[str],
                  group: Optional[list[str]], data_path: Optional[Path], dropna: bool,
                  drop_group_columns: bool, n_samples: int, seed: int):
@@ -84,15 +94,11 @@ def _check_output(output: Optional[Path], overwrite: bool) -> None:
 @app.command()
 @friendly
 def run(
-    dataset: Optional[str] = typer.Option(None, help="Built-in dataset: synthetic (default), "
-                                          "heart or diabetes130."),
-    data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
-    target: Optional[str] = typer.Option(None, help="Binary target column of --data."),
-    group: Optional[list[str]] = typer.Option(
-        None, help="Group attribute of --data: COL, COL:CUTS or COL:CUTS:LABELS "
-                   "(e.g. age:60:young,old). Repeat for intersections."),
-    data_path: Optional[Path] = typer.Option(None, help="Explicit file (or folder) of a "
-                                             "built-in dataset."),
+    dataset: Optional[str] = DATASET,
+    data: Optional[Path] = DATA,
+    target: Optional[str] = TARGET,
+    group: Optional[list[str]] = GROUP,
+    data_path: Optional[Path] = DATA_PATH,
     models: str = typer.Option("generic,decoupled,conditional-bias,logreg",
                                help="Comma-separated models."),
     seeds: int = typer.Option(5, help="Seeds per fold (runs = seeds x folds)."),
@@ -114,7 +120,7 @@ def run(
     training: str = typer.Option("two_stage", help="two_stage or joint."),
     random_state: int = typer.Option(0, help="Seed of the outer splits."),
     n_samples: int = typer.Option(800, help="Rows of the synthetic cohort."),
-    dropna: bool = typer.Option(False, help="Drop rows of --data with missing values."),
+    dropna: bool = DROPNA,
     drop_group_columns: bool = typer.Option(False, help="Do not use the group columns of "
                                             "--data as features."),
     sensitive: Optional[str] = typer.Option(None, help="With --models generic,fairgrad: "
@@ -234,13 +240,11 @@ def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_co
 @app.command()
 @friendly
 def debias(
-    dataset: Optional[str] = typer.Option(None, help="synthetic (default), heart or "
-                                          "diabetes130."),
-    data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
-    target: Optional[str] = typer.Option(None, help="Binary target column of --data."),
-    group: Optional[list[str]] = typer.Option(None, help="Group attribute(s) of --data; "
-                                              "--protected names one of them."),
-    data_path: Optional[Path] = typer.Option(None, help="Explicit file of a built-in dataset."),
+    dataset: Optional[str] = DATASET,
+    data: Optional[Path] = DATA,
+    target: Optional[str] = TARGET,
+    group: Optional[list[str]] = GROUP,
+    data_path: Optional[Path] = DATA_PATH,
     protected: str = typer.Option("sex", help="Protected attribute (a group column)."),
     privileged: Optional[str] = typer.Option(None, help="Its privileged value (defaults: sex "
                                              "male, gender Male, race Caucasian, age young)."),
@@ -259,7 +263,7 @@ def debias(
     max_epochs: int = typer.Option(200), patience: int = typer.Option(20),
     hidden_layers: int = typer.Option(6), hidden_units: int = typer.Option(64),
     n_samples: int = typer.Option(800, help="Rows of the synthetic cohort."),
-    dropna: bool = typer.Option(False),
+    dropna: bool = DROPNA,
     output: Optional[Path] = typer.Option(None, help="Directory for debias.csv, debias.md, "
                                           "scatter.png."),
     overwrite: bool = typer.Option(False),
@@ -316,16 +320,15 @@ def data_list() -> None:
 @data_app.command("show")
 @friendly
 def data_show(
-    dataset: str = typer.Option("synthetic", help="synthetic or heart."),
-    data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
-    target: Optional[str] = typer.Option(None),
-    group: Optional[list[str]] = typer.Option(None),
-    data_path: Optional[Path] = typer.Option(None),
-    dropna: bool = typer.Option(False),
+    dataset: Optional[str] = DATASET,
+    data: Optional[Path] = DATA,
+    target: Optional[str] = TARGET,
+    group: Optional[list[str]] = GROUP,
+    data_path: Optional[Path] = DATA_PATH,
+    dropna: bool = DROPNA,
 ) -> None:
     """Rows, features and subgroup sizes of a dataset."""
-    cohort = _load_cohort(None if data else dataset, data, target, group, data_path, dropna,
-                          False, 800, 0)
+    cohort = _load_cohort(dataset, data, target, group, data_path, dropna, False, 800, 0)
     typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features")
     typer.echo(cohort.summary().to_string(index=False))
 
@@ -370,11 +373,11 @@ def _load_saved(from_dir: Path, personalized: str, split: int):
 @friendly
 def audit(
     ctx: typer.Context,
-    dataset: Optional[str] = typer.Option(None, help="synthetic (default) or heart."),
-    data: Optional[Path] = typer.Option(None, help="Your own CSV or Parquet file."),
-    target: Optional[str] = typer.Option(None, help="Binary target column of --data."),
-    group: Optional[list[str]] = typer.Option(None, help="Group attribute(s) of --data."),
-    data_path: Optional[Path] = typer.Option(None, help="Explicit file of a built-in dataset."),
+    dataset: Optional[str] = DATASET,
+    data: Optional[Path] = DATA,
+    target: Optional[str] = TARGET,
+    group: Optional[list[str]] = GROUP,
+    data_path: Optional[Path] = DATA_PATH,
     from_dir: Optional[Path] = typer.Option(None, "--from", help="Reuse the models of a "
                                             "`noharm run --output DIR`."),
     personalized: str = typer.Option("conditional-bias", help="hp: conditional-bias or "
@@ -392,7 +395,7 @@ def audit(
     jobs: int = typer.Option(1, help="Processes for training (without --from)."),
     random_state: int = typer.Option(0),
     n_samples: int = typer.Option(800, help="Rows of the synthetic cohort."),
-    dropna: bool = typer.Option(False),
+    dropna: bool = DROPNA,
     output: Optional[Path] = typer.Option(None, help="Directory for audit.csv, audit.md, "
                                           "forest.png, reliability.json."),
     overwrite: bool = typer.Option(False),
@@ -443,9 +446,10 @@ def audit(
                           explain=not no_explain, method=method, top_frac=top_frac,
                           n_boot=n_boot, alpha=alpha, eps=eps, random_state=random_state)
     shown = result.table.copy()
-    for c in ("cost_h0", "cost_hp", "bop", "ci_low", "ci_high"):
-        shown[c] = shown[c].map(lambda v: f"{v:+.3f}" if c in ("bop", "ci_low", "ci_high")
-                                else f"{v:.3f}")
+    for c in ("cost_h0", "cost_hp"):
+        shown[c] = shown[c].map("{:.3f}".format)
+    for c in ("bop", "ci_low", "ci_high"):
+        shown[c] = shown[c].map("{:+.3f}".format)
     shown["p_value"] = shown["p_value"].map(lambda v: "–" if v != v else f"{v:.3g}")
     text = (f"## Audit: {personalized} (hp) vs generic (h0) on {cohort.name}, "
             f"{len(test)} test rows\n\n" + markdown_table(shown) + "\n\n"

@@ -109,16 +109,11 @@ def audit_predictions(y: np.ndarray, pred0: np.ndarray, predp: np.ndarray, group
                                        random_state=random_state + k)
         pv = None
         if metric == "zero_one":
-            pv = []
-            for g in t["group"]:
-                m = (groups == g) if g not in ("population", "min_group") else None
-                if g == "min_group":
-                    worst = t.loc[t.index[:-2], "bop"].idxmin()
-                    m = groups == t.loc[worst, "group"]
-                elif g == "population":
-                    m = np.ones(len(y), bool)
-                pv.append(mcnemar_exact(l0[m] == 0, lp[m] == 0)[2])
-            pv = np.array(pv)
+            per_group = t.iloc[:-2]                     # rows before population, min_group
+            worst = per_group.loc[per_group["bop"].idxmin(), "group"]
+            rows = [groups == g for g in per_group["group"]]
+            rows += [np.ones(len(y), bool), groups == worst]
+            pv = np.array([mcnemar_exact(l0[m] == 0, lp[m] == 0)[2] for m in rows])
         t["p_value"] = pv if pv is not None else np.nan
         t["verdict"] = verdicts(t["ci_low"].to_numpy(), t["ci_high"].to_numpy(), pv,
                                 t["bop"].to_numpy(), alpha)

@@ -12,7 +12,6 @@ class changes).  Attributions: Integrated Gradients (zero baseline, 50 steps) by
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np

@@ -15,7 +15,7 @@ from torch import nn
 from .._validation import check_choice
 from ..errors import ConfigError, GroupError
 from ..fairness import best_threshold, eod_proxy, spd_proxy
-from ..fairness.metrics import (balanced_accuracy, check_protected,
+from ..fairness.metrics import (check_protected,
                                 equal_opportunity_difference, statistical_parity_difference)
 
 BIAS_METRICS = {"spd": statistical_parity_difference, "eod": equal_opportunity_difference}

@@ -20,6 +20,7 @@ from ..debias._common import BIAS_METRICS, Evaluator
 from ..errors import ConfigError
 from ..fairness import balanced_accuracy
 from ..models import GenericClassifier
+from ..training import TrainConfig
 
 INTRA = {"random_perturbation": (random_perturbation, {}),
          "pruning": (pruning, {}),
@@ -62,8 +63,8 @@ class DebiasConfig:
     eps: float = 0.05
     hidden_layers: int = 6
     hidden_units: int = 64
-    max_epochs: int = 200
-    patience: int = 20
+    max_epochs: int = TrainConfig.max_epochs
+    patience: int = TrainConfig.patience
 
     def validate(self) -> "DebiasConfig":
         check_choice(self.metric, name="metric", choices=tuple(BIAS_METRICS))
@@ -140,7 +141,8 @@ def run_debias(cohort: Cohort, config: DebiasConfig | None = None,
                 met = roc.constraint_met_
             else:
                 opt = equalized_odds_postprocessing(
-                    lambda Z: ev_val.proba(net, torch.from_numpy(np.asarray(Z, np.float32))),
+                    lambda Z, ev=ev_val, net=net: ev.proba(net, torch.from_numpy(
+                        np.asarray(Z, np.float32))),
                     X[val], y[val], a[val], random_state=seed)
                 pred = opt.predict(X[test], sensitive_features=a[test], random_state=seed)
             seconds = time.perf_counter() - t0

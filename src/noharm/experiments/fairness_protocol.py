@@ -19,7 +19,8 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from .._validation import check_positive_int
 from ..datasets import Cohort
 from ..errors import ConfigError, GroupError
-from ..fairness import best_threshold
+from ..fairness import balanced_accuracy, best_threshold
+from ..training import TrainConfig
 from ..models import FairGradClassifier, GenericClassifier
 
 FAIR_MODELS = ("generic", "fairgrad")
@@ -35,6 +36,14 @@ def worst_gaps(y: np.ndarray, pred: np.ndarray, g: np.ndarray) -> tuple[float, f
     return float(eod), float(np.nanmax([eod, fgap]))
 
 
+def _overall(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy and AUROC (NaN where a class is missing)."""
+    both = len(np.unique(y)) > 1
+    return {"accuracy": float((pred == y).mean()),
+            "balanced_accuracy": balanced_accuracy(y, pred) if both else np.nan,
+            "auroc": float(roc_auc_score(y, p)) if both else np.nan}
+
+
 @dataclass
 class FairnessConfig:
     sensitive: tuple[str, ...] = ()
@@ -45,8 +54,8 @@ class FairnessConfig:
     fairness_weights: tuple[float, ...] | None = None
     hidden_layers: int = 6
     hidden_units: int = 64
-    max_epochs: int = 200
-    patience: int = 20
+    max_epochs: int = TrainConfig.max_epochs
+    patience: int = TrainConfig.patience
     n_boot: int = 200
 
     def validate(self, cohort: Cohort) -> "FairnessConfig":
@@ -115,17 +124,12 @@ def run_fairness(cohort: Cohort, config: FairnessConfig,
             p = est.predict_proba(X[te])[:, 1]
             pred = (p >= threshold).astype(int)
             yt = y[te]
-            acc = lambda b: float((pred[b] == yt[b]).mean())
-            auc = lambda b: float(roc_auc_score(yt[b], p[b])) if len(np.unique(yt[b])) > 1 \
-                else np.nan
-            bal = lambda b: float(0.5 * (pred[b][yt[b] == 1].mean()
-                                         + 1 - pred[b][yt[b] == 0].mean()))
-            for name, fn in (("accuracy", acc), ("balanced_accuracy", bal), ("auroc", auc)):
-                reps = np.array([fn(b) for b in boot])
+            point = _overall(yt, p, pred)
+            reps = pd.DataFrame([_overall(yt[b], p[b], pred[b]) for b in boot])
+            for name, value in point.items():
                 rows.append({"seed": seed, "model": model, "attribute": "all", "metric": name,
-                             "value": fn(np.arange(len(te))),
-                             "ci_low": np.nanquantile(reps, 0.025),
-                             "ci_high": np.nanquantile(reps, 0.975)})
+                             "value": value, "ci_low": np.nanquantile(reps[name], 0.025),
+                             "ci_high": np.nanquantile(reps[name], 0.975)})
             for attr in cfg.sensitive:
                 g = S[attr].to_numpy()[te]
                 est_gaps = worst_gaps(yt, pred, g)

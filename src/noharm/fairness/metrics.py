@@ -26,7 +26,7 @@ def check_protected(protected, n: int) -> np.ndarray:
         raise ConfigError(f"the protected attribute needs one value per row ({n}), "
                           f"got shape {a.shape}.")
     vals = set(pd.unique(a).tolist())
-    if not vals <= {0, 1, True, False}:
+    if not vals <= {0, 1}:          # True/False compare equal to 1/0
         shown = sorted(map(str, vals))[:6]
         raise ConfigError(
             f"the protected attribute must be binary 0/1 (1 = privileged), got values "
