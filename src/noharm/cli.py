@@ -72,14 +72,16 @@ def _load_cohort(dataset: Optional[str], data: Optional[Path], target: Optional[
     return load_dataset(name, path=data_path)
 
 
-def _check_output(output: Optional[Path], overwrite: bool) -> None:
+def _check_output(output: Optional[Path], overwrite: bool, flag: str = "--overwrite") -> None:
+    """--output must be a writable directory; without ``overwrite`` it must not hold
+    results yet (``noharm run`` passes True: it resumes through its results store)."""
     if output is None:
         return
     if output.exists() and not output.is_dir():
         raise ConfigError(f"--output {output} is a file; give a directory.")
     if any((output / f).exists() for f in ("results.csv", "audit.csv", "debias.csv")) \
             and not overwrite:
-        raise ConfigError(f"{output} already holds results; pass --overwrite to replace them "
+        raise ConfigError(f"{output} already holds results; pass {flag} to replace them "
                           "or choose another --output.")
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -91,9 +93,85 @@ def _check_output(output: Optional[Path], overwrite: bool) -> None:
                           "choose a writable directory.") from None
 
 
+_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "Path": "path",
+          "list[str]": "str"}
+
+
+def _option_kind(p: Any) -> str:
+    bare = p.bare_type() if callable(getattr(p, "bare_type", None)) else None
+    if bare is None:          # a plain click parameter
+        bare = {"integer": "int", "boolean": "bool", "text": "str"}.get(p.type.name,
+                                                                       p.type.name)
+    return _KINDS.get(str(bare), "str")
+
+
+def _apply_config_file(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optional[Path]:
+    """Eager ``--config``: the YAML file's values become the defaults of the other options
+    (the command line still wins).  Bad files end as one line, exit code 2."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    from .experiments.config_file import OptionSpec, read_config
+    specs = {p.name: OptionSpec(p.name, _option_kind(p), bool(getattr(p, "multiple", False)))
+             for p in ctx.command.params if p.name not in ("config", "print_config")}
+    try:
+        values = read_config(value, specs)
+    except NoharmError as exc:
+        _fail(str(exc))
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+def _print_config(ctx: typer.Context) -> None:
+    import yaml
+    shown = {k.replace("_", "-"): (str(v) if isinstance(v, Path) else
+                                   list(v) if isinstance(v, tuple) else v)
+             for k, v in ctx.params.items() if k not in ("config", "print_config")}
+    typer.echo(yaml.safe_dump(shown, sort_keys=False).rstrip())
+
+
+class _Progress:
+    """Runs done / total with an ETA: a rich bar on a terminal, one plain line per
+    finished task otherwise (logs), nothing with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int, message: Optional[str]) -> None:
+        if self.quiet:
+            return
+        if not self.console.is_terminal:
+            if message:
+                self.console.print(f"[{done}/{total} runs] {message}", highlight=False)
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        if self.bar is None:
+            self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                TextColumn("{task.description}"), console=self.console)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total, completed=done)
+        self.bar.update(self.task, completed=done, description=message or "")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 @app.command()
 @friendly
 def run(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", is_eager=True,
+                                          callback=_apply_config_file,
+                                          help="YAML file giving any of these options "
+                                          "(the command line wins)."),
+    print_config: bool = typer.Option(False, help="Show the effective config as YAML and "
+                                      "exit."),
     dataset: Optional[str] = DATASET,
     data: Optional[Path] = DATA,
     target: Optional[str] = TARGET,
@@ -106,9 +184,17 @@ def run(
     outer_splits: int = typer.Option(1, help="Repeated 80:20 outer splits."),
     test_size: float = typer.Option(0.2, help="Test share of each outer split."),
     jobs: int = typer.Option(1, help="Processes (one torch thread each)."),
-    output: Optional[Path] = typer.Option(None, help="Directory for results.csv, summary.md, "
-                                          "summary.csv and config.json."),
-    overwrite: bool = typer.Option(False, help="Replace results already in --output."),
+    backend: str = typer.Option("joblib", help="joblib (local processes) or dask."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of a running Dask scheduler "
+                                            "(with --backend dask)."),
+    ensemble_size: int = typer.Option(25, help="Runs trained together as one batched "
+                                      "ensemble (and stored together)."),
+    output: Optional[Path] = typer.Option(None, help="Directory for results.db (resumable), "
+                                          "results.csv, summary.md, summary.csv and "
+                                          "config.json."),
+    force_new: bool = typer.Option(False, help="Start new results in --output even if it "
+                                   "holds a results store of another config (the old one is "
+                                   "kept as results.db.old-<time>)."),
     max_epochs: int = typer.Option(200),
     patience: int = typer.Option(20, help="Early-stopping patience (epochs)."),
     batch_size: int = typer.Option(64),
@@ -134,18 +220,27 @@ def run(
                                     "personalized model only where its early-stopping fold "
                                     "does not show it worse than generic."),
     guard_alpha: float = typer.Option(0.05, help="Level of the harm guard's one-sided test."),
-    quiet: bool = typer.Option(False, help="No progress messages."),
+    quiet: bool = typer.Option(False, help="No progress bar or messages."),
 ) -> None:
-    """Run the personalization protocol (generic vs decoupled vs conditional bias)."""
+    """Run the personalization protocol (generic vs decoupled vs conditional bias).
+
+    With --output, every finished run is stored in DIR/results.db at once; running the
+    same command again resumes where it stopped.
+    """
     from .experiments import ProtocolConfig, run_protocol, summarize
+    from .experiments.protocol import protocol_identity
+    from .experiments.store import STORE_NAME, ResultsStore
     from .report import markdown_report
 
+    if print_config:
+        _print_config(ctx)
+        return
     model_list = tuple(m.strip() for m in models.split(",") if m.strip())
     if "fairgrad" in model_list:
         _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_columns,
                       n_samples, random_state, model_list, sensitive, fairness_loss,
                       projection, fairness_weights, seeds, hidden_layers, hidden_units,
-                      max_epochs, patience, output, overwrite, quiet)
+                      max_epochs, patience, output, force_new, quiet)
         return
     if sensitive:
         raise ConfigError("--sensitive belongs to the FairGrad comparison; add fairgrad to "
@@ -156,24 +251,37 @@ def run(
         hidden_layers=hidden_layers, hidden_units=hidden_units, lr=lr, batch_size=batch_size,
         max_epochs=max_epochs, patience=patience, attr_layers=attr_layers, n_bias=bias_layers,
         training=training, n_jobs=jobs, harm_guard=harm_guard,
-        guard_alpha=guard_alpha).validate()
+        guard_alpha=guard_alpha, backend=backend, scheduler=scheduler,
+        ensemble_size=ensemble_size).validate()
     from ._validation import check_choice
     check_choice(training, name="--training", choices=("two_stage", "joint"))
     if not 1 <= bias_layers <= min(hidden_layers, attr_layers):
         raise ConfigError(f"--bias-layers must be between 1 and min(--hidden-layers, "
                           f"--attr-layers) = {min(hidden_layers, attr_layers)}.")
-    _check_output(output, overwrite)
+    _check_output(output, True)
     cohort = _load_cohort(dataset, data, target, group, data_path, dropna, drop_group_columns,
                           n_samples, random_state)
     say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
+    store = None
+    if output is not None:
+        store = ResultsStore(output / STORE_NAME, protocol_identity(cohort, cfg),
+                             force_new=force_new)
+        if store.moved_to is not None:
+            say(f"kept the old results store as {store.moved_to}")
     say(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features, subgroups "
         + ", ".join(f"{k} {v}" for k, v in cohort.subgroups.value_counts().items()))
     source = {"dataset": dataset, "data": str(data) if data else None, "target": target,
               "group": list(group or []), "data_path": str(data_path) if data_path else None,
               "dropna": dropna, "drop_group_columns": drop_group_columns,
               "n_samples": n_samples, "random_state": random_state}
-    result = run_protocol(cohort, cfg, progress=say,
-                          model_dir=(output / "models") if output is not None else None)
+    bar = _Progress(quiet)
+    try:
+        result = run_protocol(cohort, cfg, progress=say, store=store, on_task=bar,
+                              model_dir=(output / "models") if output is not None else None)
+    finally:
+        bar.close()
+        if store is not None:
+            store.close()
     summary = summarize(result.results)
     text = markdown_report(summary, title=f"{cohort.name}: {cfg.n_seeds} seeds x "
                            f"{cfg.n_folds} folds x {cfg.outer_splits} outer split(s)")
@@ -188,14 +296,14 @@ def run(
                        notes=result.notes)
         (output / "config.json").write_text(json.dumps(cfg_out, indent=2, default=str))
         (output / "splits.json").write_text(json.dumps(result.splits))
-        say(f"wrote {output}/results.csv, summary.csv, summary.md, config.json, splits.json, "
-            "models/")
+        say(f"wrote {output}/results.db, results.csv, summary.csv, summary.md, config.json, "
+            "splits.json, models/")
 
 
 def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_columns,
                   n_samples, random_state, model_list, sensitive, fairness_loss, projection,
                   fairness_weights, seeds, hidden_layers, hidden_units, max_epochs, patience,
-                  output, overwrite, quiet) -> None:
+                  output, force_new, quiet) -> None:
     """`noharm run --models generic,fairgrad`: the multi-attribute fairness comparison."""
     from ._validation import check_choice
     from .experiments.fairness_protocol import FairnessConfig, run_fairness, summarize_fairness
@@ -210,7 +318,7 @@ def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_co
         except ValueError:
             raise ConfigError(f"--fairness-weights must be numbers, got {fairness_weights!r}."
                               ) from None
-    _check_output(output, overwrite)
+    _check_output(output, force_new, flag="--force-new")
     cohort = _load_cohort(dataset, data, target, group, data_path, dropna, drop_group_columns,
                           n_samples, random_state)
     attrs = tuple(s.strip() for s in sensitive.split(",")) if sensitive else ()
@@ -305,6 +413,26 @@ def debias(
         bias_scatter(out.results, output / "scatter.png", metric=metric,
                      title=f"{cohort.name}: {metric} vs balanced accuracy")
         say(f"wrote {output}/debias.csv, debias.md, config.json, scatter.png")
+
+
+@app.command()
+@friendly
+def report(
+    directory: Path = typer.Argument(..., help="The --output DIR of noharm run, audit or "
+                                     "debias."),
+    out: Optional[Path] = typer.Option(None, help="HTML file to write (default "
+                                       "DIR/report.html)."),
+) -> None:
+    """Render DIR's tables and plots as one self-contained HTML file."""
+    from .report.html import write_report
+    if out is not None and out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name such as report.html.")
+    try:
+        path = write_report(directory, out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report ({exc.strerror}: {exc.filename}); choose "
+                          "another --out.") from None
+    typer.echo(f"wrote {path}")
 
 
 @data_app.command("list")

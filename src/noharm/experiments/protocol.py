@@ -26,7 +26,9 @@ from ..datasets import Cohort
 from ..errors import ConfigError, GroupError
 from ..training import TrainConfig, set_threads
 from ..models import ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier
+from .backends import BACKENDS, execute
 from .metrics import group_metrics
+from .store import ResultsStore, fingerprint
 
 MODEL_NAMES = ("generic", "decoupled", "conditional-bias", "logreg")
 _NETS = {"generic": GenericClassifier, "decoupled": DecoupledClassifier,
@@ -58,6 +60,8 @@ class ProtocolConfig:
     ensemble_size: int = 25
     harm_guard: bool = False
     guard_alpha: float = 0.05
+    backend: str = "joblib"
+    scheduler: str | None = None
 
     def validate(self) -> "ProtocolConfig":
         models = tuple(self.models)
@@ -76,6 +80,13 @@ class ProtocolConfig:
         check_positive_int(self.random_state, name="random_state", minimum=0)
         check_positive_int(self.n_jobs, name="n_jobs")
         check_positive_int(self.ensemble_size, name="ensemble_size")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose joblib or dask.")
+        if self.backend == "dask" and not self.scheduler:
+            raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. "
+                              "tcp://127.0.0.1:8786) of a running Dask scheduler.")
+        if self.backend != "dask" and self.scheduler:
+            raise ConfigError("--scheduler belongs to --backend dask.")
         return self
 
     def net_params(self, model: str) -> dict[str, Any]:
@@ -149,9 +160,23 @@ def make_runs(groups: np.ndarray, y: np.ndarray, cfg: ProtocolConfig, outer: int
     return test_part, train_part, runs
 
 
+def protocol_identity(cohort: Cohort, config: ProtocolConfig) -> dict:
+    """What defines a protocol's results: the config (less where it runs) and the data."""
+    cfg = config.to_dict()
+    for k in ("n_jobs", "backend", "scheduler"):
+        cfg.pop(k)
+    split_by = None if cohort.split_by is None else cohort.split_by.to_numpy()
+    data = fingerprint(cohort.X.to_numpy(), cohort.X.columns.to_numpy(),
+                       cohort.y.to_numpy(), cohort.subgroups.to_numpy().astype(str),
+                       *(() if split_by is None else (split_by,)))
+    return {"protocol": cfg, "cohort": cohort.name, "data_sha256": data}
+
+
 def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
                  progress: Callable[[str], None] | None = None,
-                 model_dir: str | Path | None = None) -> ProtocolResult:
+                 model_dir: str | Path | None = None, *, store: ResultsStore | None = None,
+                 on_task: Callable[[int, int, str | None], None] | None = None
+                 ) -> ProtocolResult:
     """Run every model of ``config`` over the protocol on ``cohort``.
 
     The runs of one model and outer split are trained as batched ensembles of at
@@ -166,6 +191,12 @@ def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
 
     With ``model_dir``, the fitted networks are saved to
     ``model_dir/<model>/split<o>[-part<c>]`` (safetensors + JSON).
+
+    With ``store`` (a :class:`~noharm.experiments.store.ResultsStore` opened with
+    :func:`protocol_identity`), every task is written to it as soon as it ends,
+    tasks already there are skipped (resume), and the results are read back from it.
+    ``on_task(runs_done, runs_total, message)`` is called at the start and after
+    every task.
     """
     cfg = (config or ProtocolConfig()).validate()
     X = cohort.X
@@ -185,44 +216,68 @@ def run_protocol(cohort: Cohort, config: ProtocolConfig | None = None,
     n_runs = len(splits[0][2])
     chunks = np.array_split(np.arange(n_runs), -(-n_runs // cfg.ensemble_size))
     cost = {"conditional-bias": 0, "decoupled": 1, "generic": 2, "logreg": 3}
-    tasks = sorted(((o, m, c) for o in range(cfg.outer_splits) for m in cfg.models
+    tasks = sorted(((m, o, c) for o in range(cfg.outer_splits) for m in cfg.models
                     for c in range(len(chunks) if m != "logreg" else 1)),
-                   key=lambda t: (cost[t[1]], t[0], t[2]))
+                   key=lambda t: (cost[t[0]], t[1], t[2]))
 
-    def runs_of(o: int, m: str, c: int) -> list[dict]:
+    def runs_of(m: str, o: int, c: int) -> list[dict]:
         runs = splits[o][2]
         return runs if m == "logreg" else [runs[i] for i in chunks[c]]
 
-    def save_to(o: int, m: str, c: int) -> str | None:
+    def save_to(m: str, o: int, c: int) -> str | None:
         if model_dir is None or m == "logreg":
             return None
         return str(Path(model_dir) / m / (f"split{o}" + (f"-part{c}" if len(chunks) > 1
                                                             else "")))
 
-    say(f"{len(tasks)} tasks ({n_runs} runs per model and split, ensembles of at most "
-        f"{cfg.ensemble_size}) on {cfg.n_jobs} process(es)")
-    args = [(o, m, cfg, X, y, groups, runs_of(o, m, c), save_to(o, m, c)) for o, m, c in tasks]
-    if cfg.n_jobs == 1:
-        outs = [_task(*a) for a in args]
-    else:
-        from joblib import Parallel, delayed
-        outs = Parallel(n_jobs=cfg.n_jobs, backend=_backend(cfg.n_threads))(
-            delayed(_task)(*a) for a in args)
-    proba: dict[tuple[int, str], list[np.ndarray]] = {}
+    store_done = store.finished() if store is not None else set()
+    todo = [i for i, t in enumerate(tasks) if t not in store_done]
+    total = sum(len(runs_of(*t)) for t in tasks)
+    done = total - sum(len(runs_of(*tasks[i])) for i in todo)
+    if store_done:
+        say(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} tasks already in the "
+            "results store")
+    say(f"{len(todo)} tasks ({n_runs} runs per model and split, ensembles of at most "
+        f"{cfg.ensemble_size}) on {cfg.n_jobs if cfg.backend == 'joblib' else 'dask'} "
+        f"worker(s)")
+    if on_task is not None:
+        on_task(done, total, None)
+    args = [(tasks[i][1], tasks[i][0], runs_of(*tasks[i]), save_to(*tasks[i])) for i in todo]
+    outs: dict[tuple, tuple] = {}
+    for j, out in execute(_task, args, dict(cfg=cfg, X=X, y=y, groups=groups),
+                          n_jobs=cfg.n_jobs, backend=cfg.backend, scheduler=cfg.scheduler,
+                          n_threads=cfg.n_threads):
+        task = tasks[todo[j]]
+        if store is not None:
+            store.write_task(*task, runs_of(*task), *out)
+        else:
+            outs[task] = out
+        done += len(runs_of(*task))
+        if on_task is not None:
+            on_task(done, total, f"{task[0]} split {task[1]}"
+                    + (f" part {task[2]}" if len(chunks) > 1 and task[0] != "logreg" else "")
+                    + f" in {out[1]:.1f} s")
     notes: list[str] = []
     timings = {m: 0.0 for m in cfg.models}
-    order = sorted(range(len(tasks)),
-                   key=lambda i: (tasks[i][0], cfg.models.index(tasks[i][1]), tasks[i][2]))
-    for i in order:
-        (outer, model, _), (p, seconds, note) = tasks[i], outs[i]
-        timings[model] += seconds
+    if store is not None:
+        outs = {(m, o, c): (None, sec, note) for m, o, c, sec, note in store.tasks()}
+    for task in sorted(tasks, key=lambda t: (t[1], cfg.models.index(t[0]), t[2])):
+        _, seconds, note = outs[task]
+        timings[task[0]] += seconds
         if note and note not in notes:
             notes.append(note)
             say(note)
-        if p is not None:
-            proba.setdefault((outer, model), []).append(p)
-    full = {k: np.vstack(v) for k, v in proba.items() if len(v) == (
-        1 if k[1] == "logreg" else len(chunks))}
+
+    def proba_of(outer: int, model: str) -> np.ndarray | None:
+        runs = splits[outer][2]
+        if store is not None:
+            return store.proba(model, outer, runs)
+        parts = [outs[(model, outer, c)][0] for c in range(len(chunks) if model != "logreg"
+                                                           else 1)]
+        return None if any(p is None for p in parts) else np.vstack(parts)
+
+    full = {(o, m): p for o in range(cfg.outer_splits) for m in cfg.models
+            if (p := proba_of(o, m)) is not None}
     if not full:
         raise ConfigError("no model produced results; see the notes above.")
     frames = []
@@ -263,19 +318,8 @@ def _guarded(y: np.ndarray, groups: np.ndarray, runs: list[dict], p_generic: np.
     return out
 
 
-def _backend(n_threads: int) -> str:
-    """Forked workers where the platform has fork and workers use one torch thread
-    (no re-import of torch: ~3 s saved per run on 2 cores); loky's fresh interpreters
-    otherwise.  A forked child must not start an OpenMP pool the parent already used,
-    so every torch op of a task runs under ``set_threads(1)``."""
-    import multiprocessing
-    if n_threads == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return "multiprocessing"
-    return "loky"
-
-
-def _task(outer: int, model: str, cfg: ProtocolConfig, X: pd.DataFrame, y: np.ndarray,
-          groups: np.ndarray, runs: list[dict], save_to: str | None
+def _task(outer: int, model: str, runs: list[dict], save_to: str | None, *,
+          cfg: ProtocolConfig, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray
           ) -> tuple[np.ndarray | None, float, str | None]:
     """Train one model on some runs of one outer split (one ensemble).
 

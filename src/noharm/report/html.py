@@ -1,0 +1,226 @@
+"""One self-contained HTML report of an output directory (``noharm report DIR``).
+
+It reads what the commands wrote there and shows what exists:
+
+* ``summary.csv`` (``noharm run``): accuracy / gain tables, per-group accuracy with
+  error bars per model, and a forest plot of each model's gain against generic;
+* ``audit.csv`` (``noharm audit``): the BoP table and a forest plot coloured by verdict;
+* ``debias.csv`` (``noharm debias``): the method table and the bias-vs-balanced-accuracy
+  scatter;
+* any other ``*.md`` result (e.g. the FairGrad comparison) as its tables.
+
+Images are embedded as base64 PNG, the style sheet is inline, and there is no
+script: the file opens anywhere, offline.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from .plots import bias_scatter, forest_plot
+from .tables import LABELS, accuracy_table, secondary_table
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
+color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
+.note{color:#555;font-size:0.85em}
+"""
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return _img(buf.getvalue(), "figure")
+
+
+def _img(data: bytes, alt: str) -> str:
+    return (f'<img alt="{html.escape(alt)}" src="data:image/png;base64,'
+            f'{base64.b64encode(data).decode()}">')
+
+
+def _file_img(draw, alt: str) -> str:
+    """Run a plot function that writes a PNG file and embed the file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plot.png"
+        draw(path)
+        return _img(path.read_bytes(), alt)
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, escape=True, border=0, na_rep="–",
+                      float_format=lambda v: f"{v:.3f}")
+
+
+def _errors(d: pd.DataFrame, prefix: str) -> tuple[np.ndarray, str]:
+    """Half-widths of the 95 % CI over outer splits where the summary has one, else a
+    95 % t-interval of the mean over the runs (seed and fold variability)."""
+    from scipy import stats
+    lo, hi = d.get(f"{prefix}_ci_low"), d.get(f"{prefix}_ci_high")
+    if lo is not None and lo.notna().all():
+        return (np.vstack([d[f"{prefix}_mean"] - lo, hi - d[f"{prefix}_mean"]]),
+                "95 % CI over outer splits")
+    runs = d["runs"].to_numpy(dtype=float)
+    half = (stats.t.ppf(0.975, np.maximum(runs - 1, 1)) * d[f"{prefix}_sd"].fillna(0)
+            / np.sqrt(runs))
+    return np.vstack([half, half]), "95 % CI of the mean over runs"
+
+
+def accuracy_figure(summary: pd.DataFrame) -> str:
+    """Per-group accuracy of every model, with error bars."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups = list(dict.fromkeys(summary["group"]))
+    models = list(dict.fromkeys(summary["model"]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(models)) / 2), 4))
+    width = 0.8 / len(models)
+    what = ""
+    for i, m in enumerate(models):
+        d = summary[summary["model"] == m].set_index("group").reindex(groups)
+        err, what = _errors(d, "accuracy")
+        x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
+        ax.bar(x, 100 * d["accuracy_mean"], width, label=LABELS.get(m, m),
+               yerr=100 * np.nan_to_num(err), capsize=2)
+    ax.set_xticks(np.arange(len(groups)))
+    ax.set_xticklabels(groups, fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(max(0, 100 * summary["accuracy_mean"].min() - 25), 100)
+    ax.set_title(f"Accuracy per subgroup ({what})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def gain_figure(summary: pd.DataFrame) -> str | None:
+    """Forest plot of each personalized model's gain over generic, per subgroup."""
+    if "gain_mean" not in summary or summary["gain_mean"].isna().all():
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = summary[summary["gain_mean"].notna()]
+    models = list(dict.fromkeys(d["model"]))
+    groups = list(dict.fromkeys(d["group"]))
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(groups) * len(models) + 1.5))
+    what = ""
+    for i, m in enumerate(models):
+        dm = d[d["model"] == m].set_index("group").reindex(groups)
+        err, what = _errors(dm, "gain")
+        y = np.arange(len(groups)) + i * 0.8 / len(models)
+        ax.errorbar(100 * dm["gain_mean"], y, xerr=100 * np.nan_to_num(err), fmt="o",
+                    capsize=3, label=LABELS.get(m, m))
+    ax.axvline(0, color="black", lw=0.8, ls="--")
+    ax.set_yticks(np.arange(len(groups)) + 0.4 * (len(models) - 1) / len(models))
+    ax.set_yticklabels(groups, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy gain over generic (points; > 0 helps)")
+    ax.set_title(f"Gain against generic ({what})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _markdown_tables(text: str) -> list[str]:
+    """The pipe tables of a Markdown file as HTML tables (headings kept as h3)."""
+    out, rows = [], []
+
+    def flush() -> None:
+        if len(rows) >= 2:
+            head, body = rows[0], [r for r in rows[2:]]
+            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>"
+                                                       for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r)
+                                 + "</tr>" for r in body) + "</tbody></table>")
+        rows.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+            continue
+        flush()
+        if line.startswith("#"):
+            out.append(f"<h3>{html.escape(line.lstrip('#').strip())}</h3>")
+        elif line.strip():
+            out.append(f'<p class="note">{html.escape(line)}</p>')
+    flush()
+    return out
+
+
+def render_report(directory: str | Path, title: str | None = None) -> str:
+    """The HTML text of the report of ``directory``.
+
+    Raises
+    ------
+    ConfigError
+        ``directory`` does not exist or holds no noharm results.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError(f"{d} is not a directory; give the --output DIR of a noharm command.")
+    parts: list[str] = []
+    used: set[str] = set()
+    summary_file = d / "summary.csv"
+    if summary_file.is_file():
+        summary = pd.read_csv(summary_file)
+        if {"group", "model", "accuracy_mean"} <= set(summary.columns):
+            used |= {"summary.md"}
+            parts.append("<h2>Personalization protocol</h2>")
+            parts.append("<h3>Accuracy and gain over generic (%)</h3>"
+                         + _table(accuracy_table(summary)))
+            parts.append(accuracy_figure(summary))
+            gain = gain_figure(summary)
+            if gain:
+                parts.append(gain)
+            parts.append("<h3>AUROC and balanced accuracy (%)</h3>"
+                         + _table(secondary_table(summary)))
+    audit_file = d / "audit.csv"
+    if audit_file.is_file():
+        audit = pd.read_csv(audit_file)
+        used |= {"audit.md"}
+        parts.append("<h2>Audit: benefit of personalization</h2>" + _table(audit))
+        parts.append(_file_img(lambda p: forest_plot(audit, p), "BoP forest plot"))
+        if (d / "audit.md").is_file():
+            notes = [ln for ln in (d / "audit.md").read_text().splitlines()
+                     if ln.strip() and not ln.startswith(("|", "#"))]
+            parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    debias_file = d / "debias.csv"
+    if debias_file.is_file():
+        deb = pd.read_csv(debias_file)
+        used |= {"debias.md"}
+        parts.append("<h2>Debiasing</h2>")
+        if (d / "debias.md").is_file():
+            parts += _markdown_tables((d / "debias.md").read_text())
+        parts.append(_file_img(lambda p: bias_scatter(deb, p), "bias vs balanced accuracy"))
+    for md in sorted(d.glob("*.md")):
+        if md.name not in used:
+            parts.append(f"<h2>{html.escape(md.stem)}</h2>")
+            parts += _markdown_tables(md.read_text())
+    if not parts:
+        raise ConfigError(f"{d} holds no noharm results (summary.csv, audit.csv, debias.csv "
+                          "or *.md); run `noharm run/audit/debias --output DIR` first.")
+    title = title or f"noharm report: {d.name}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>" + "\n".join(parts) + "</body></html>\n")
+
+
+def write_report(directory: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report of ``directory`` to ``out`` (default ``directory/report.html``)."""
+    text = render_report(directory)
+    path = Path(out) if out is not None else Path(directory) / "report.html"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,257 @@
+"""Experiment engine: results store and resume, backends, YAML configs, HTML report."""
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from noharm.cli import app
+from noharm.datasets import make_synthetic
+from noharm.errors import ConfigError
+from noharm.experiments import ProtocolConfig, run_protocol
+from noharm.experiments.config_file import OptionSpec, read_config
+from noharm.experiments.protocol import protocol_identity
+from noharm.experiments.store import ResultsStore, StoreError
+
+runner = CliRunner()
+SMALL = ["--n-samples", "300", "--models", "generic,conditional-bias", "--seeds", "3",
+         "--folds", "3", "--ensemble-size", "1", "--max-epochs", "12", "--patience", "4",
+         "--hidden-layers", "2", "--hidden-units", "16", "--attr-layers", "2"]
+FAST = dict(hidden_layers=2, hidden_units=8, attr_layers=2, max_epochs=8, patience=3)
+
+
+def _err(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def _tasks(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    res = runner.invoke(app, ["run", *SMALL, "--output", str(full), "--quiet"])
+    assert res.exit_code == 0, res.output
+    total = _tasks(full / "results.db")
+    assert total == 18                     # 2 models x 9 runs, one run per task
+
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-m", "noharm.cli", "run", *SMALL, "--output",
+                             str(killed), "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while _tasks(killed / "results.db") < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _tasks(killed / "results.db")
+    assert 3 <= done < total, f"the run was not killed part-way ({done} of {total} tasks)"
+
+    resumed = runner.invoke(app, ["run", *SMALL, "--output", str(killed)])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming: {done} of {total} tasks" in resumed.stderr
+    assert _tasks(killed / "results.db") == total
+    with sqlite3.connect(killed / "results.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == total
+    a = pd.read_csv(full / "results.csv")
+    b = pd.read_csv(killed / "results.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_store_refuses_other_config_unless_force_new(tmp_path):
+    out = tmp_path / "o"
+    args = ["run", "--n-samples", "200", "--models", "generic", "--seeds", "1", "--folds", "2",
+            "--max-epochs", "4", "--patience", "2", "--hidden-layers", "2", "--hidden-units",
+            "8", "--output", str(out), "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0
+    msg = _err(runner.invoke(app, args + ["--max-epochs", "5"]))
+    assert "different config" in msg and "max_epochs was 4, now 5" in msg
+    assert "--force-new" in msg
+    ok = runner.invoke(app, args + ["--max-epochs", "5", "--force-new"])
+    assert ok.exit_code == 0, ok.output
+    kept = list(out.glob("results.db.old-*"))
+    assert len(kept) == 1 and _tasks(kept[0]) == 1
+
+
+def test_corrupt_store_is_reported_and_never_overwritten(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    junk = b"this is not a database" * 100
+    (out / "results.db").write_bytes(junk)
+    args = ["run", "--n-samples", "200", "--models", "generic", "--seeds", "1", "--folds", "2",
+            "--max-epochs", "3", "--output", str(out), "--quiet"]
+    msg = _err(runner.invoke(app, args))
+    assert "corrupt" in msg and "results.db" in msg and "--force-new" in msg
+    assert (out / "results.db").read_bytes() == junk
+    assert runner.invoke(app, args + ["--force-new"]).exit_code == 0
+    (kept,) = out.glob("results.db.old-*")
+    assert kept.read_bytes() == junk
+
+
+def test_store_python_api_identity(tmp_path):
+    c = make_synthetic(n_samples=200)
+    cfg = ProtocolConfig(models=("generic",), n_seeds=1, n_folds=2, **FAST)
+    ident = protocol_identity(c, cfg)
+    assert protocol_identity(c, ProtocolConfig(models=("generic",), n_seeds=1, n_folds=2,
+                                               n_jobs=2, **FAST)) == ident
+    with ResultsStore(tmp_path / "r.db", ident) as store:
+        first = run_protocol(c, cfg, store=store).results
+        assert len(store.finished()) == 1
+    other = make_synthetic(n_samples=200, random_state=5)
+    with pytest.raises(StoreError, match="data_sha256"):
+        ResultsStore(tmp_path / "r.db", protocol_identity(other, cfg))
+    with ResultsStore(tmp_path / "r.db", ident) as store:
+        again = run_protocol(c, cfg, store=store).results       # everything from the store
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_dask_local_cluster_equals_sequential():
+    distributed = pytest.importorskip("distributed")
+    c = make_synthetic(n_samples=200)
+    base = dict(models=("generic", "conditional-bias", "logreg"), n_seeds=1, n_folds=2,
+                ensemble_size=1, **FAST)
+    seq = run_protocol(c, ProtocolConfig(**base)).results
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        dask = run_protocol(c, ProtocolConfig(backend="dask", scheduler=cluster.scheduler_address,
+                                              **base)).results
+    pd.testing.assert_frame_equal(seq, dask)
+
+
+def test_dask_bad_inputs(monkeypatch):
+    from noharm.experiments import backends
+    monkeypatch.setattr(backends, "CONNECT_TIMEOUT", "1s")
+    c = make_synthetic(n_samples=200)
+    with pytest.raises(ConfigError, match="needs --scheduler"):
+        run_protocol(c, ProtocolConfig(backend="dask"))
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        run_protocol(c, ProtocolConfig(backend="dask", scheduler="tcp://127.0.0.1:1",
+                                       models=("generic",), n_seeds=1, n_folds=2, **FAST))
+    assert "unknown backend 'spark'" in _err(runner.invoke(app, ["run", "--backend",
+                                                                 "spark"]))
+
+
+# -- YAML configs ------------------------------------------------------------------------
+
+
+def test_yaml_config_and_print_config(tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("dataset: heart\nmodels: [generic, conditional-bias]\nseeds: 2\n"
+                   "max-epochs: 7\ngroup: []\nharm_guard: true\n")
+    res = runner.invoke(app, ["run", "--config", str(cfg), "--seeds", "3", "--print-config"])
+    assert res.exit_code == 0, res.output
+    shown = res.stdout
+    assert "dataset: heart" in shown and "models: generic,conditional-bias" in shown
+    assert "seeds: 3" in shown            # the command line wins over the file
+    assert "max-epochs: 7" in shown and "harm-guard: true" in shown
+    assert "folds: 5" in shown            # untouched defaults are shown too
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("seeds: 2\nepochs: 3\n", "unknown key 'epochs'"),
+    ("seeds: five\n", "seeds must be an integer, got 'five'"),
+    ("lr: [1, 2]\n", "lr must be a number"),
+    ("harm-guard: 1\n", "harm-guard must be true or false"),
+    ("- seeds\n", "must be a mapping"),
+    ("seeds: [\n", "not valid YAML"),
+])
+def test_yaml_config_bad_files(tmp_path, text, needle):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(text)
+    assert needle in _err(runner.invoke(app, ["run", "--config", str(cfg)]))
+
+
+def test_yaml_missing_file_and_suggestion(tmp_path):
+    assert "does not exist" in _err(runner.invoke(app, ["run", "--config",
+                                                        str(tmp_path / "no.yaml")]))
+    (tmp_path / "a.yaml").write_text("max_epoch: 3\n")
+    with pytest.raises(ConfigError, match="did you mean 'max-epochs'"):
+        read_config(tmp_path / "a.yaml", {"max_epochs": OptionSpec("max_epochs", "int")})
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    msg = _err(runner.invoke(app, ["run", "--output", str(blocker / "sub")]))
+    assert "cannot write to --output" in msg
+
+
+# -- HTML report -------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def full_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    net = ["--max-epochs", "6", "--patience", "3", "--hidden-layers", "2",
+           "--hidden-units", "8"]
+    for args in (["run", "--seeds", "1", "--folds", "2", "--attr-layers", "2",
+                  "--models", "generic,decoupled,conditional-bias", *net],
+                 ["audit", "--seeds", "1", "--folds", "2", "--no-explain", "--n-boot", "50",
+                  "--overwrite"],
+                 ["debias", "--seeds", "1", "--methods", "random_perturbation,reject_option",
+                  "--overwrite", *net]):
+        res = runner.invoke(app, [*args, "--n-samples", "300", "--quiet", "--output",
+                                  str(out)])
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def test_report_writes_self_contained_html(full_dir):
+    res = runner.invoke(app, ["report", str(full_dir)])
+    assert res.exit_code == 0, res.output
+    text = (full_dir / "report.html").read_text()
+    assert text.count("<img") == 4 and text.count("data:image/png;base64,") == 4
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    for heading in ("Personalization protocol", "Audit: benefit of personalization",
+                    "Debiasing"):
+        assert heading in text
+    assert "cannot tell" in text or "helps" in text or "harms" in text
+
+
+def test_report_bad_inputs(tmp_path):
+    assert "not a directory" in _err(runner.invoke(app, ["report", str(tmp_path / "no")]))
+    assert "holds no noharm results" in _err(runner.invoke(app, ["report", str(tmp_path)]))
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
+                    reason="Debian's chromium is not installed (CI installs it)")
+def test_report_opens_in_headless_chromium(full_dir):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = full_dir / "browser.html"
+    assert runner.invoke(app, ["report", str(full_dir), "--out", str(path)]).exit_code == 0
+    messages = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+            page.goto(path.as_uri())
+            images = page.eval_on_selector_all(
+                "img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])")
+            n_tables = page.locator("table").count()
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert messages == []
+    assert len(images) == 4 and all(ok and w > 200 and h > 100 for ok, w, h in images)
+    assert n_tables >= 4
+    assert "old_female" in body and "reject_option" in body
