@@ -43,8 +43,10 @@ def friendly(fn: Callable) -> Callable:
 
 
 # Options shared by every command that loads data (one definition, one help text).
-DATASET = typer.Option(None, help="Built-in dataset: synthetic (default), heart or diabetes130.")
-DATA = typer.Option(None, help="Your own CSV or Parquet file.")
+DATASET = typer.Option(None, help="Built-in dataset: synthetic (default), heart, diabetes130 or "
+                       "mimic3-mortality.")
+DATA = typer.Option(None, help="Your own CSV or Parquet file (with --target and --group), or "
+                    "the file of a built-in --dataset (e.g. the mimic3-mortality Parquet).")
 TARGET = typer.Option(None, help="Binary target column of --data.")
 GROUP = typer.Option(None, help="Group attribute of --data: COL, COL:CUTS or COL:CUTS:LABELS "
                      "(e.g. age:60:young,old). Repeat for intersections.")
@@ -56,9 +58,14 @@ def _load_cohort(dataset: Optional[str], data: Optional[Path], target: Optional[
                  group: Optional[list[str]], data_path: Optional[Path], dropna: bool,
                  drop_group_columns: bool, n_samples: int, seed: int):
     from .datasets import load_dataset, load_tabular
+    if data is not None and dataset not in (None, "tabular", "synthetic"):
+        if data_path is not None:           # a built-in dataset read from --data
+            raise ConfigError("give the file of a built-in dataset once: --data or "
+                              "--data-path.")
+        data, data_path = None, data
     if data is not None:
         if dataset not in (None, "tabular"):
-            raise ConfigError("give either --dataset or --data, not both.")
+            raise ConfigError("give either --dataset synthetic or --data, not both.")
         if not group:
             raise ConfigError("--data needs at least one --group (e.g. --group age:60 "
                               "--group sex).")
@@ -443,6 +450,70 @@ def data_list() -> None:
     for name, desc in DATASETS.items():
         typer.echo(f"{name:12s} {desc}")
     typer.echo(f"NOHARM_DATA_DIR={os.environ.get('NOHARM_DATA_DIR', '(unset)')}")
+
+
+@data_app.command("mimic3")
+@friendly
+def data_mimic3(
+    mimic_dir: Path = typer.Option(..., help="Folder of the MIMIC-III v1.4 CSV or CSV.gz files."),
+    out: Path = typer.Option(..., help="Parquet file to write (e.g. cohort.parquet)."),
+    memory_limit: str = typer.Option("2GB", help="DuckDB memory limit (spills to disk "
+                                     "beyond it)."),
+    threads: Optional[int] = typer.Option(None, help="DuckDB threads (default: all cores)."),
+    overwrite: bool = typer.Option(False, help="Replace --out if it exists."),
+    quiet: bool = typer.Option(False, help="No progress display."),
+) -> None:
+    """Build the in-hospital mortality cohort (first ICU stay > 48 h, adults) from raw
+    MIMIC-III files with DuckDB; features from the first 48 hours."""
+    from .datasets.mimic3 import build_mimic3_cohort
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it or choose another "
+                          "--out.")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}.")
+    bar = _TableProgress(quiet)
+    try:
+        report = build_mimic3_cohort(mimic_dir, out, memory_limit=memory_limit,
+                                     threads=threads, progress=bar)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out} ({exc.strerror}); choose another --out."
+                          ) from None
+    finally:
+        bar.close()
+    c = report.counts
+    typer.echo(f"{c['icu_stays']} ICU stays of {c['patients']} patients -> first stays "
+               f"{c['first_stays']} -> adults {c['adults']} -> ICU stay > 48 h "
+               f"{c['los_over_48h']}")
+    typer.echo(f"wrote {report.out}: {c['los_over_48h']} ICU stays, {report.n_features} "
+               f"features, {c['with_mortality']} in-hospital deaths")
+    typer.echo("seconds per stage: " + ", ".join(f"{k} {v:.1f}"
+                                                  for k, v in report.seconds.items()))
+
+
+class _TableProgress:
+    """One rich progress bar per MIMIC table while DuckDB scans it."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        self.quiet = quiet
+        self.bar = Progress(TextColumn("{task.description:28s}"), BarColumn(),
+                            TextColumn("{task.percentage:>5.1f} %"), TimeElapsedColumn(),
+                            console=Console(stderr=True))
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, table: str, percent: float) -> None:
+        if self.quiet:
+            return
+        if not self.tasks:
+            self.bar.start()
+        if table not in self.tasks:
+            self.tasks[table] = self.bar.add_task(table, total=100)
+        self.bar.update(self.tasks[table], completed=percent)
+
+    def close(self) -> None:
+        if self.tasks:
+            self.bar.stop()
 
 
 @data_app.command("show")

@@ -8,12 +8,15 @@ from ..errors import DatasetError
 from .cohort import Cohort
 from .diabetes import load_diabetes
 from .heart import load_heart
+from .mimic3 import build_mimic3_cohort, load_mimic3_mortality
 from .synthetic import make_synthetic
 from .tabular import load_tabular, read_table
 
 DATASETS = {"synthetic": "built-in seeded synthetic cohort (no files needed)",
             "heart": "UCI Heart Disease, Cleveland (297 rows)",
-            "diabetes130": "Diabetes 130-US hospitals, readmission < 30 days (split by patient)"}
+            "diabetes130": "Diabetes 130-US hospitals, readmission < 30 days (split by patient)",
+            "mimic3-mortality": "MIMIC-III in-hospital mortality, first ICU stay > 48 h (build "
+                                "it with `noharm data mimic3`; credentialed access)"}
 
 
 def load_dataset(name: str, *, path: str | os.PathLike | None = None, **kw: Any) -> Cohort:
@@ -24,9 +27,11 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **kw: Any)
         return load_heart(path)
     if name == "diabetes130":
         return load_diabetes(path, **kw)
+    if name == "mimic3-mortality":
+        return load_mimic3_mortality(path)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, "
                        "or pass your own file with --data FILE --target COL --group COL.")
 
 
-__all__ = ["Cohort", "load_heart", "load_diabetes", "make_synthetic", "load_tabular", "read_table",
+__all__ = ["Cohort", "load_heart", "build_mimic3_cohort", "load_mimic3_mortality", "load_diabetes", "make_synthetic", "load_tabular", "read_table",
            "load_dataset", "DATASETS"]

@@ -111,7 +111,9 @@ def _dask(fn: Callable, arg_list: Sequence[tuple], shared: dict,
                           "one with `dask scheduler` or check --scheduler.") from None
     try:
         sent = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
-        futures = [client.submit(fn, *args, **sent, pure=False) for args in arg_list]
+        # earlier tasks first (the caller orders them longest first)
+        futures = [client.submit(fn, *args, **sent, pure=False, priority=len(arg_list) - i)
+                   for i, args in enumerate(arg_list)]
         index = {f.key: i for i, f in enumerate(futures)}
         for fut in as_completed(futures):
             yield index[fut.key], fut.result()
