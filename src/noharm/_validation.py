@@ -202,3 +202,49 @@ def check_group_sizes(labels: np.ndarray, *, minimum: int, purpose: str) -> None
             f"subgroup {str(v)!r} has {c} rows, fewer than the {minimum} needed {purpose}; "
             "use coarser group bins or merge small groups."
         )
+
+
+def check_sensitive_frame(sensitive_features: Any, *, n_rows: int, who: str) -> pd.DataFrame:
+    """One string column per sensitive attribute, each with at least two groups.
+
+    A Series is one attribute; arrays are read column by column."""
+    if sensitive_features is None:
+        raise GroupError(f"{who} needs sensitive_features at fit time: one column per "
+                         "sensitive attribute.")
+    sf = sensitive_features
+    frame = (sf.to_frame() if isinstance(sf, pd.Series) else
+             sf if isinstance(sf, pd.DataFrame) else pd.DataFrame(np.asarray(sf)))
+    if len(frame) != n_rows:
+        raise LengthMismatchError(f"X has {n_rows} rows but sensitive_features has "
+                                  f"{len(frame)}; pass them with the same rows.")
+    if frame.isna().any().any():
+        col = frame.columns[frame.isna().any()][0]
+        raise MissingValuesError(f"sensitive attribute {col!r} has missing values; fill them "
+                                 "(e.g. 'Unknown') or drop those rows.")
+    for c in frame.columns:
+        if frame[c].nunique() < 2:
+            raise GroupError(f"sensitive attribute {str(c)!r} has a single group "
+                             f"({frame[c].iloc[0]!r}); a fairness term needs at least two.")
+    return frame.reset_index(drop=True).astype(str)
+
+
+def check_clusters(clusters: Any, *, n_rows: int, name: str = "clusters") -> np.ndarray:
+    """Cluster labels (one categorical column) as strings; no missing labels."""
+    if clusters is None:
+        raise GroupError(f"{name} is required: one cluster label per row (e.g. the hospital "
+                         "site or admission source).")
+    if isinstance(clusters, pd.DataFrame):
+        if clusters.shape[1] != 1:
+            raise GroupError(f"{name} must be one column, got {clusters.shape[1]}.")
+        clusters = clusters.iloc[:, 0]
+    arr = pd.Series(np.asarray(clusters, dtype=object).ravel() if not isinstance(
+        clusters, pd.Series) else clusters.to_numpy(dtype=object))
+    if len(arr) != n_rows:
+        raise LengthMismatchError(f"X has {n_rows} rows but {name} has {len(arr)}; pass one "
+                                  "label per row.")
+    missing = arr.isna().to_numpy() | (arr.astype(str).str.lower() == "nan").to_numpy()
+    if missing.any():
+        first = int(np.flatnonzero(missing)[0])
+        raise MissingValuesError(f"{name} has {int(missing.sum())} missing label(s) (first at "
+                                 f"row {first}); fill them (e.g. 'unknown') or drop the rows.")
+    return arr.astype(str).to_numpy()

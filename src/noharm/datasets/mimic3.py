@@ -296,6 +296,10 @@ def build_mimic3_cohort(mimic_dir: str | os.PathLike, out: str | os.PathLike, *,
         counts["los_over_48h"] = _one(con, "SELECT count(*) FROM cohort")
         seconds["cohort"] = time.perf_counter() - t0
         parts = []
+        # Keep the written join order: the event file streams through (probe side) and
+        # the small cohort and item tables are the hash-join build sides.  DuckDB cannot
+        # estimate a CSV's size and would otherwise build a hash table of the events.
+        con.execute("SET disabled_optimizers = 'join_order,build_side_probe_side'")
         for name in ("CHARTEVENTS", "LABEVENTS", "OUTPUTEVENTS"):
             t0 = time.perf_counter()
             sql = f"CREATE TEMP TABLE agg_{name} AS " + _events_sql(name, scans[name],

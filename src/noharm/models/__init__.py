@@ -4,6 +4,8 @@ from .conditional_bias import ConditionalBiasClassifier
 from .decoupled import DecoupledClassifier
 from .fairgrad import FairGradClassifier
 from .generic import GenericClassifier
+from .mixed_effects import MixedEffectsClassifier, MixedEffectsRegressor
 
 __all__ = ["NetClassifier", "GenericClassifier", "DecoupledClassifier",
-           "ConditionalBiasClassifier", "FairGradClassifier", "train_val_split"]
+           "ConditionalBiasClassifier", "FairGradClassifier", "MixedEffectsClassifier",
+           "MixedEffectsRegressor", "train_val_split"]

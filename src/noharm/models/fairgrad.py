@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .._validation import check_choice, check_X, check_binary_y
-from ..errors import ConfigError, GroupError, LengthMismatchError, MissingValuesError
+from .._validation import check_binary_y, check_choice, check_sensitive_frame, check_X
+from ..errors import ConfigError
 from ..fairness.losses import KINDS, group_gap_loss
 from ..training import TrainReport, fit_members
 from ..training.surgery import MODES
@@ -66,23 +66,7 @@ class FairGradClassifier(GenericClassifier):
         check_choice(self.projection, name="projection", choices=MODES)
 
     def _attributes(self, sensitive_features: Any, n: int) -> pd.DataFrame:
-        if sensitive_features is None:
-            raise GroupError("FairGradClassifier needs sensitive_features at fit time: one "
-                             "column per sensitive attribute.")
-        sf = sensitive_features
-        frame = (sf.to_frame() if isinstance(sf, pd.Series) else
-                 sf if isinstance(sf, pd.DataFrame) else pd.DataFrame(np.asarray(sf)))
-        if len(frame) != n:
-            raise LengthMismatchError(f"X has {n} rows but sensitive_features has "
-                                      f"{len(frame)}; pass them with the same rows.")
-        if frame.isna().any().any():
-            col = frame.columns[frame.isna().any()][0]
-            raise MissingValuesError(f"sensitive attribute {col!r} has missing values.")
-        for c in frame.columns:
-            if frame[c].nunique() < 2:
-                raise GroupError(f"sensitive attribute {str(c)!r} has a single group "
-                                 f"({frame[c].iloc[0]!r}); a fairness loss needs at least two.")
-        return frame.reset_index(drop=True).astype(str)
+        return check_sensitive_frame(sensitive_features, n_rows=n, who="FairGradClassifier")
 
     def _weights(self, names: list[str]) -> np.ndarray:
         w = self.fairness_weights

@@ -169,7 +169,9 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                 arrays: Mapping[str, torch.Tensor], train_idx: Sequence[np.ndarray],
                 val_idx: Sequence[np.ndarray], seeds: Sequence[int], config: TrainConfig,
                 set_generator: Callable[[torch.Generator | None], None] | None = None,
-                surgery: str | None = None) -> TrainReport:
+                surgery: str | None = None,
+                adversary: Callable[[torch.Tensor, Mapping[str, torch.Tensor]], None] | None
+                = None) -> TrainReport:
     """Train the ``E`` members of ``module`` (the one training loop of noharm).
 
     Parameters
@@ -198,6 +200,10 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         the report's ``conflict_share`` gives, per epoch, the share of (step, member,
         fairness loss) triples whose gradient conflicted with the prediction gradient.
         Early stopping uses the sum of the K validation losses.
+    adversary
+        ``adversary(x, batch)`` runs before every main step on the same batch: the
+        alternating update of adversaries that live outside ``module`` and have their
+        own optimiser (mixed-effects networks).  Needs a single member.
     """
     config.validate()
     E = len(seeds)
@@ -206,6 +212,8 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
     for e in range(E):
         if len(train_idx[e]) < 2 or len(val_idx[e]) == 0:
             raise ConfigError(f"member {e} has fewer than 2 training rows or no validation rows")
+    if adversary is not None and E != 1:
+        raise ConfigError("adversarial training (adversary=) trains one member at a time.")
     sizes = [len(t) for t in train_idx]
     if max(sizes) > MAX_SIZE_RATIO * min(sizes):
         raise ConfigError(
@@ -237,6 +245,8 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
             conflicts = []
             for idx in plan_epoch([train_idx[e] for e in alive], config.batch_size,
                                   [rngs[e] for e in alive]):
+                if adversary is not None:
+                    adversary(X[idx], _gather(arrays, idx))
                 flat.zero_grad()
                 loss = loss_fn(X[idx], _gather(arrays, idx), None)
                 if surgery is None:

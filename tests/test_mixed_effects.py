@@ -1,0 +1,136 @@
+"""Mixed-effects networks (MEDL, fair MEDL): random effects, adversaries, bad input."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from noharm.errors import ConfigError, GroupError, MissingValuesError, NotFittedError, TargetError
+from noharm.models import MixedEffectsClassifier, MixedEffectsRegressor
+from noharm.models.mixed_effects import SmallClusterWarning
+
+NET = dict(hidden_layers=2, hidden_units=32, max_epochs=60, patience=10)
+
+
+@pytest.fixture(scope="module")
+def planted_re():
+    """y = f(x) + b_c + a_c0 x0 + a_c1 x1 + noise, 12 clusters."""
+    rng = np.random.default_rng(0)
+    C, n = 12, 3000
+    c = rng.integers(0, C, n)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    b, a = rng.normal(0, 1.0, C), rng.normal(0, 0.7, (C, 2))
+    y = (np.sin(X[:, 2]) + X[:, 3] + b[c] + a[c, 0] * X[:, 0] + a[c, 1] * X[:, 1]
+         + 0.1 * rng.normal(size=n))
+    return X, y, c, b, a
+
+
+@pytest.fixture(scope="module")
+def fitted_re(planted_re):
+    X, y, c, _, _ = planted_re
+    return MixedEffectsRegressor(**NET).fit(X, y, clusters=c)
+
+
+def test_random_effects_recover_planted_intercepts_and_slopes(planted_re, fitted_re):
+    X, y, c, b, a = planted_re
+    re = fitted_re.random_effects_
+    ids = re.index.astype(int)
+    assert list(re.columns[:3]) == ["intercept", "slope_x0", "slope_x1"]
+    assert np.corrcoef(re["intercept"], b[ids])[0, 1] >= 0.9
+    assert np.corrcoef(re["slope_x0"], a[ids, 0])[0, 1] >= 0.9
+    assert np.corrcoef(re["slope_x1"], a[ids, 1])[0, 1] >= 0.9
+
+
+def test_regression_mixed_beats_fixed_and_unseen_clusters_use_fixed(planted_re, fitted_re):
+    X, y, c, _, _ = planted_re
+    mixed = fitted_re.predict(X, clusters=c)
+    fixed = fitted_re.predict(X)
+    assert np.mean((mixed - y) ** 2) < 0.25 * np.mean((fixed - y) ** 2)
+    unseen = fitted_re.predict(X[:50], clusters=np.full(50, "new-site"))
+    np.testing.assert_array_equal(unseen, fitted_re.predict(X[:50]))
+    part = fitted_re.predict(X[:4], clusters=[str(c[0]), "new", str(c[2]), "new"])
+    first4 = fitted_re.predict(X[:4], clusters=c[:4])
+    alone = fitted_re.predict(X[:4])
+    np.testing.assert_array_equal(part[[1, 3]], alone[[1, 3]])
+    assert part[0] == first4[0] and part[2] == first4[2] and part[0] != alone[0]
+
+
+def test_cluster_adversary_hides_the_cluster():
+    rng = np.random.default_rng(1)
+    C, n = 5, 3000
+    c = rng.integers(0, C, n)
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X[:, 4] += 1.5 * c                      # the features carry the cluster
+    X[:, 5] += np.where(c % 2 == 0, 1.0, -1.0)
+    y = (X[:, 0] + X[:, 1] + 0.3 * X[:, 4] + 0.5 * rng.normal(size=n) > 0.5).astype(int)
+    tr, te = np.arange(2000), np.arange(2000, 3000)
+    probe = {}
+    for w in (0.0, 1.0):
+        m = MixedEffectsClassifier(**NET, adversary_weight=w).fit(X[tr], y[tr], clusters=c[tr])
+        H = m.hidden_activations(X)
+        probe[w] = LogisticRegression(max_iter=2000).fit(H[tr], c[tr]).score(H[te], c[te])
+        assert (m.predict(X[te], c[te]) == y[te]).mean() > 0.85
+    assert probe[1.0] < probe[0.0] - 0.03, probe
+
+
+def _sd_tpr(pred, y, g):
+    return np.std([pred[(g == v) & (y == 1)].mean() for v in np.unique(g)])
+
+
+def test_fairness_adversary_lowers_sd_tpr():
+    rng = np.random.default_rng(0)
+    n = 3000
+    s, c = rng.integers(0, 2, n), rng.integers(0, 4, n)
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X[:, 0] += 1.5 * s
+    y = ((X[:, 2] + X[:, 3] + 1.2 * s + 0.5 * rng.normal(size=n)) > 0.8).astype(int)
+    tr, te = np.arange(2000), np.arange(2000, 3000)
+    plain = MixedEffectsClassifier(**NET).fit(X[tr], y[tr], clusters=c[tr])
+    fair = MixedEffectsClassifier(**NET, fairness_weight=1.0).fit(
+        X[tr], y[tr], clusters=c[tr], sensitive_features=pd.Series(s[tr], name="sex"))
+    p0, p1 = plain.predict(X[te], c[te]), fair.predict(X[te], c[te])
+    assert _sd_tpr(p1, y[te], s[te]) < 0.75 * _sd_tpr(p0, y[te], s[te])
+    assert (p1 == y[te]).mean() > (p0 == y[te]).mean() - 0.04          # tolerance: 4 points
+    assert fair.attributes_ == ["sex"]
+
+
+def test_same_seed_same_result(planted_re):
+    X, y, c, _, _ = planted_re
+    kw = dict(hidden_layers=2, hidden_units=8, max_epochs=4, fairness_weight=0.5)
+    s = (X[:, 0] > 0).astype(int)
+    a = MixedEffectsClassifier(**kw).fit(X, y > 0, clusters=c, sensitive_features=s)
+    b = MixedEffectsClassifier(**kw).fit(X, y > 0, clusters=c, sensitive_features=s)
+    assert np.array_equal(a.predict_proba(X, c), b.predict_proba(X, c))
+    other = MixedEffectsClassifier(**{**kw, "random_state": 1}).fit(
+        X, y > 0, clusters=c, sensitive_features=s)
+    assert not np.array_equal(a.predict_proba(X, c), other.predict_proba(X, c))
+
+
+def test_bad_inputs(planted_re):
+    X, y, c, _, _ = planted_re
+    kw = dict(hidden_layers=1, hidden_units=4, max_epochs=1)
+    yb = (y > 0).astype(int)
+    with pytest.raises(MissingValuesError, match="clusters has 1 missing label.*row 3"):
+        MixedEffectsClassifier(**kw).fit(X, yb, clusters=np.where(np.arange(len(c)) == 3,
+                                                                    None, c))
+    with pytest.raises(GroupError, match="clusters is required"):
+        MixedEffectsClassifier(**kw).fit(X, yb)
+    with pytest.raises(GroupError, match="'flat' has a single group"):
+        MixedEffectsClassifier(**kw, fairness_weight=1.0).fit(
+            X, yb, clusters=c, sensitive_features=pd.DataFrame({"flat": np.zeros(len(c))}))
+    with pytest.raises(GroupError, match="needs sensitive_features"):
+        MixedEffectsClassifier(**kw, fairness_weight=1.0).fit(X, yb, clusters=c)
+    with pytest.raises(ConfigError, match="adversary_weight must be a number >= 0"):
+        MixedEffectsClassifier(adversary_weight=-1).fit(X, yb, clusters=c)
+    with pytest.raises(TargetError, match="missing or infinite"):
+        MixedEffectsRegressor(**kw).fit(X, np.where(np.arange(len(y)) == 0, np.nan, y),
+                                        clusters=c)
+    with pytest.raises(NotFittedError):
+        MixedEffectsRegressor().predict(X)
+    lonely = c.astype(str).astype(object)
+    lonely[0] = "tiny"
+    with pytest.warns(SmallClusterWarning, match="'tiny'"):
+        m = MixedEffectsRegressor(**kw).fit(X, y, clusters=lonely)
+    assert "tiny" not in m.clusters_
+    np.testing.assert_array_equal(m.predict(X[:1], ["tiny"]), m.predict(X[:1]))
