@@ -28,13 +28,15 @@ def test_run_synthetic_default_writes_outputs(tmp_path):
     assert res.exit_code == 0, res.output
     assert "old_female" in res.stdout and "gain conditional bias" in res.stdout
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "summary.md",
-                                               "config.json", "splits.json", "models"}
+                                               "config.json", "splits.json", "models",
+                                               "results.db"}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["protocol"]["n_seeds"] == 1 and cfg["cohort"]["name"] == "synthetic"
     tidy = pd.read_csv(out / "results.csv")
     assert {"model", "outer_split", "seed", "fold", "group", "n", "metric", "value"} <= set(tidy)
     again = runner.invoke(app, ["run", "--n-samples", "200", "--output", str(out), *FAST])
-    assert "--overwrite" in _err(again)
+    assert again.exit_code == 0 and "resuming: 4 of 4 tasks" in again.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), tidy)
 
 
 def test_run_user_csv(tmp_path):

@@ -134,3 +134,73 @@ def test_bad_inputs(planted_re):
         m = MixedEffectsRegressor(**kw).fit(X, y, clusters=lonely)
     assert "tiny" not in m.clusters_
     np.testing.assert_array_equal(m.predict(X[:1], ["tiny"]), m.predict(X[:1]))
+
+
+# -- the comparison and its CLI ---------------------------------------------------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from noharm.cli import app  # noqa: E402
+
+runner = CliRunner()
+MEDL_FAST = ["--seeds", "1", "--max-epochs", "3", "--patience", "2", "--hidden-layers", "2",
+             "--hidden-units", "8", "--unseen-share", "0.15"]
+
+
+@pytest.fixture(scope="module")
+def site_csv(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    n = 900
+    df = pd.DataFrame({"site": rng.choice(list("ABCDEF"), n), "age": rng.integers(20, 90, n),
+                       "sex": rng.choice(["F", "M"], n), "x1": rng.normal(size=n),
+                       "x2": rng.normal(size=n)})
+    shift = df["site"].map(dict(zip("ABCDEF", [0, 0.5, -0.5, 1, -1, 0.2])))
+    df["los"] = 3 + df["x1"] + shift + 0.01 * df["age"] + rng.normal(0, 0.3, n)
+    df["y"] = (df["x1"] + df["x2"] + shift + rng.normal(0, 0.5, n) > 0).astype(int)
+    path = tmp_path_factory.mktemp("medl") / "sites.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_cli_medl_classification(site_csv, tmp_path):
+    res = runner.invoke(app, ["run", "--data", str(site_csv), "--target", "y", "--group",
+                              "age:60:young,old", "--group", "sex", "--models",
+                              "generic,medl,fair-medl", "--clusters", "site", "--sensitive",
+                              "age,sex", "--output", str(tmp_path / "o"), *MEDL_FAST])
+    assert res.exit_code == 0, res.output
+    assert "auroc_seen" in res.stdout and "auroc_unseen" in res.stdout
+    assert "sd_tpr" in res.stdout and "improvement_pct" in res.stdout
+    tidy = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert set(tidy["model"]) == {"generic", "medl", "fair-medl"}
+    assert set(tidy.loc[tidy.metric == "sd_fpr", "attribute"]) == {"age", "sex"}
+    assert "held out" in res.stderr
+
+
+def test_cli_medl_regression(site_csv):
+    res = runner.invoke(app, ["run", "--data", str(site_csv), "--target", "los", "--task",
+                              "regression", "--group", "age:60:young,old", "--group", "sex",
+                              "--models", "generic,medl,fair-medl", "--clusters", "site",
+                              *MEDL_FAST])
+    assert res.exit_code == 0, res.output
+    assert "mse_seen" in res.stdout and "mse_unseen" in res.stdout and "sd_mse" in res.stdout
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--clusters", "hospital"], "--clusters 'hospital' is neither a column"),
+    (["--clusters", "site", "--sensitive", "race"], "--sensitive 'race' is not a group"),
+    (["--clusters", "site", "--task", "survival"], "--task"),
+    (["--clusters", "site", "--fairness-weights", "a,b"], "one number"),
+    ([], "needs --clusters"),
+])
+def test_cli_medl_bad_inputs(site_csv, extra, needle):
+    res = runner.invoke(app, ["run", "--data", str(site_csv), "--target", "y", "--group",
+                              "age:60", "--group", "sex", "--models", "generic,medl", *extra,
+                              *MEDL_FAST])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+
+
+def test_cli_clusters_without_medl_is_refused():
+    res = runner.invoke(app, ["run", "--clusters", "site"])
+    assert res.exit_code == 2 and "mixed-effects comparison" in res.stderr

@@ -56,7 +56,8 @@ DROPNA = typer.Option(False, help="Drop rows of --data with missing values.")
 
 def _load_cohort(dataset: Optional[str], data: Optional[Path], target: Optional[str],
                  group: Optional[list[str]], data_path: Optional[Path], dropna: bool,
-                 drop_group_columns: bool, n_samples: int, seed: int):
+                 drop_group_columns: bool, n_samples: int, seed: int,
+                 task: str = "classification"):
     from .datasets import load_dataset, load_tabular
     if data is not None and dataset not in (None, "tabular", "synthetic"):
         if data_path is not None:           # a built-in dataset read from --data
@@ -70,10 +71,14 @@ def _load_cohort(dataset: Optional[str], data: Optional[Path], target: Optional[
             raise ConfigError("--data needs at least one --group (e.g. --group age:60 "
                               "--group sex).")
         return load_tabular(data, target=target or "", groups=group, dropna=dropna,
-                            drop_group_columns=drop_group_columns)
-    if target or group:
-        raise ConfigError("--target and --group describe your own file; pass it with --data.")
+                            drop_group_columns=drop_group_columns, task=task)
     name = dataset or "synthetic"
+    if target and name == "diabetes130":
+        return load_dataset(name, path=data_path, target=target)
+    if target or group:
+        raise ConfigError("--target and --group describe your own file; pass it with --data "
+                          "(of the built-in datasets only diabetes130 takes --target: "
+                          "readmit30 or time_in_hospital).")
     if name == "synthetic":
         return load_dataset("synthetic", n_samples=n_samples, random_state=seed)
     return load_dataset(name, path=data_path)
@@ -223,6 +228,16 @@ def run(
     projection: str = typer.Option("conflict", help="FairGrad projection: conflict or always."),
     fairness_weights: Optional[str] = typer.Option(None, help="FairGrad weight per sensitive "
                                                    "attribute, comma-separated."),
+    clusters: Optional[str] = typer.Option(None, help="With --models generic,medl,fair-medl: "
+                                           "the cluster column (e.g. admission_source_id)."),
+    task: str = typer.Option("classification", help="With medl: classification or "
+                             "regression (e.g. --target time_in_hospital)."),
+    unseen_share: float = typer.Option(0.1, help="With medl: share of rows in clusters "
+                                       "held out as unseen."),
+    adversary_weight: float = typer.Option(0.1, help="With medl: weight of the cluster "
+                                           "adversary."),
+    kl_weight: float = typer.Option(1e-3, help="With medl: weight of the random effects' KL "
+                                    "term."),
     harm_guard: bool = typer.Option(False, help="Add harm-guard rows: per run and group, the "
                                     "personalized model only where its early-stopping fold "
                                     "does not show it worse than generic."),
@@ -243,6 +258,16 @@ def run(
         _print_config(ctx)
         return
     model_list = tuple(m.strip() for m in models.split(",") if m.strip())
+    if {"medl", "fair-medl"} & set(model_list):
+        _run_medl(dataset, data, target, group, data_path, dropna, drop_group_columns,
+                  n_samples, random_state, model_list, sensitive, clusters, task, unseen_share,
+                  adversary_weight, kl_weight, fairness_weights, seeds, hidden_layers,
+                  hidden_units, batch_size, max_epochs, patience, jobs, output, force_new,
+                  quiet)
+        return
+    if clusters:
+        raise ConfigError("--clusters belongs to the mixed-effects comparison; add medl to "
+                          "--models (e.g. --models generic,medl,fair-medl).")
     if "fairgrad" in model_list:
         _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_columns,
                       n_samples, random_state, model_list, sensitive, fairness_loss,
@@ -344,6 +369,58 @@ def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_co
             f"projection, {seeds} seed(s)); mean [95 % CI] over seeds\n\n"
             + markdown_table(table.fillna("")) + "\n\nseconds per epoch: "
             + ", ".join(f"{m} {v:.3f}" for m, v in spe.items()) + "\n")
+    typer.echo(text)
+    if output is not None:
+        results.to_csv(output / "results.csv", index=False)
+        (output / "summary.md").write_text(text)
+        (output / "config.json").write_text(json.dumps(info, indent=2, default=str))
+        say(f"wrote {output}/results.csv, summary.md, config.json")
+
+
+def _run_medl(dataset, data, target, group, data_path, dropna, drop_group_columns, n_samples,
+              random_state, model_list, sensitive, clusters, task, unseen_share,
+              adversary_weight, kl_weight, fairness_weights, seeds, hidden_layers,
+              hidden_units, batch_size, max_epochs, patience, jobs, output, force_new,
+              quiet) -> None:
+    """`noharm run --models generic,medl,fair-medl --clusters COL`: mixed-effects comparison."""
+    from .experiments.medl_protocol import MedlConfig, run_medl, summarize_medl
+    from .report import markdown_table
+
+    weight = 1.0
+    if fairness_weights:
+        try:
+            weight = float(fairness_weights)
+        except ValueError:
+            raise ConfigError("with fair-medl, --fairness-weights is one number (the weight "
+                              f"of the fairness adversaries), got {fairness_weights!r}."
+                              ) from None
+    _check_output(output, force_new, flag="--force-new")
+    from ._validation import check_choice
+    check_choice(task, name="--task", choices=("classification", "regression"))
+    cohort = _load_cohort(dataset, data, target, group, data_path, dropna, drop_group_columns,
+                          n_samples, random_state, task=task)
+    attrs = tuple(s.strip() for s in sensitive.split(",")) if sensitive else ()
+    cfg = MedlConfig(clusters=clusters or "", sensitive=attrs, models=model_list, task=task,
+                     n_seeds=seeds, unseen_share=unseen_share,
+                     hidden_layers=hidden_layers,
+                     hidden_units=hidden_units, batch_size=batch_size, max_epochs=max_epochs,
+                     patience=patience, adversary_weight=adversary_weight,
+                     kl_weight=kl_weight, fairness_weight=weight, n_jobs=jobs)
+    say = (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
+    results, info = run_medl(cohort, cfg, progress=say)
+    perf, imp = summarize_medl(results)
+    shown = imp.copy()
+    for c in ("medl", "fair-medl"):
+        shown[c] = shown[c].map(lambda v: f"{v:.4f}")
+    shown["improvement_pct"] = shown["improvement_pct"].map(
+        lambda v: "–" if v != v else f"{v:+.0f} %")
+    shown["paper_best_pct"] = shown["paper_best_pct"].map(
+        lambda v: "–" if v != v else f"{v:.0f} %")
+    text = (f"## Generic vs MEDL vs fair MEDL on {cohort.name} ({cfg.task}, clusters "
+            f"{cfg.clusters}, {seeds} seed(s)); mean ± sd over seeds\n\n"
+            + markdown_table(perf.fillna("")) + "\n\n### Fairness: fair-MEDL against MEDL "
+            "(seen-cluster test set; paper = best improvement reported by Nguyen et al.)\n\n"
+            + (markdown_table(shown) if len(shown) else "(no fair-medl and medl pair)") + "\n")
     typer.echo(text)
     if output is not None:
         results.to_csv(output / "results.csv", index=False)

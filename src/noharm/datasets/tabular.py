@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .._validation import check_binary_y, check_column
-from ..errors import ConfigError, DataNotFoundError, DatasetError, MissingValuesError
+from ..errors import (ConfigError, DataNotFoundError, DatasetError, MissingValuesError,
+                      TargetError)
 from ..groups import GroupSpec
 from .cohort import Cohort
 
@@ -34,7 +35,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
 def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
                  groups: Sequence[str] | GroupSpec, drop_group_columns: bool = False,
-                 dropna: bool = False) -> Cohort:
+                 dropna: bool = False, task: str = "classification") -> Cohort:
     """Build a Cohort from the user's table.
 
     Parameters
@@ -45,6 +46,8 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
         attributes take cut points, categorical ones are used as they are.
     drop_group_columns : remove the group columns from the features.
     dropna : drop rows with missing values instead of raising.
+    task : ``"classification"`` (binary target, coded 0/1) or ``"regression"`` (numeric
+        target kept as it is).
 
     Non-numeric feature columns are one-hot encoded.
     """
@@ -67,7 +70,15 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
             "or pass dropna=True (CLI: --dropna) to drop those rows.")
     if len(frame) == 0:
         raise DatasetError("no rows left after dropping missing values.")
-    y01, classes = check_binary_y(frame[target], name=f"target {target!r}")
+    if task == "regression":
+        try:
+            y01 = pd.to_numeric(frame[target]).to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TargetError(f"target {target!r} must be numeric for --task regression."
+                              ) from None
+        classes = np.array([np.nan, np.nan])
+    else:
+        y01, classes = check_binary_y(frame[target], name=f"target {target!r}")
     group_frame = spec.transform(frame)
     X = frame.drop(columns=[target] + (spec.columns if drop_group_columns else []))
     if X.shape[1] == 0:
@@ -77,7 +88,7 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
     if cat:
         X = pd.get_dummies(X, columns=cat, dtype=np.float32)
     meta = {"name": Path(data).name if not isinstance(data, pd.DataFrame) else "dataframe",
-            "target": target, "positive_class": str(classes[1]), "rows_raw": n_raw,
+            "target": target, "task": task, "positive_class": str(classes[1]), "rows_raw": n_raw,
             "group_spec": spec.describe(), "one_hot": [str(c) for c in cat]}
     return Cohort(X=X.astype(np.float32).reset_index(drop=True),
                   y=pd.Series(y01, name=target), groups=group_frame.reset_index(drop=True),

@@ -111,11 +111,26 @@ def _dask(fn: Callable, arg_list: Sequence[tuple], shared: dict,
                           "one with `dask scheduler` or check --scheduler.") from None
     try:
         sent = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
-        # earlier tasks first (the caller orders them longest first)
-        futures = [client.submit(fn, *args, **sent, pure=False, priority=len(arg_list) - i)
-                   for i, args in enumerate(arg_list)]
-        index = {f.key: i for i, f in enumerate(futures)}
-        for fut in as_completed(futures):
+        # At most one task per worker thread in flight, longest (first) tasks first: the
+        # scheduler would otherwise queue two tasks on one single-thread worker while
+        # another sits idle at the end.
+        slots = max(1, sum(w.get("nthreads", 1) for w in
+                           client.scheduler_info()["workers"].values()))
+        pending = iter(enumerate(arg_list))
+        index: dict[str, int] = {}
+
+        def submit() -> Any:
+            for i, args in pending:
+                fut = client.submit(fn, *args, **sent, pure=False)
+                index[fut.key] = i
+                return fut
+            return None
+
+        running = as_completed([f for f in (submit() for _ in range(slots)) if f is not None])
+        for fut in running:
             yield index[fut.key], fut.result()
+            nxt = submit()
+            if nxt is not None:
+                running.add(nxt)
     finally:
         client.close()

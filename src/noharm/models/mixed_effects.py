@@ -48,6 +48,37 @@ class SmallClusterWarning(UserWarning):
 
 
 class _MixedEffectsBase(BaseEstimator):
+    """Shared parameters and training of the mixed-effects estimators.
+
+    Parameters
+    ----------
+    hidden_layers, hidden_units : int, default 3, 64
+        Fixed-effects MLP (Linear -> BatchNorm -> ReLU -> Dropout blocks).
+    dropout : float, default 0.2
+    lr, batch_size, max_epochs, patience : as the other noharm models (Adam, early stopping
+        on the validation task loss with best-checkpoint restore).
+    validation_fraction : float, default 0.2
+        Rows held out (stratified by cluster, and label for classification) for early
+        stopping.
+    adversary_weight : float, default 0.1
+        Weight of the cluster adversary's reward (0: no cluster adversary).
+    kl_weight : float, default 1e-3
+        Weight of the random effects' KL term (per cluster).
+    prior_sd : float, default 0.1
+        sd of the N(0, prior_sd²) prior of every random slope and intercept.
+    fairness_weight : float, default 0.0
+        Weight of the fairness adversaries' reward; > 0 needs ``sensitive_features``.
+    adversary_lr, adversary_units : float, int, default 1e-3, 32
+        Adam learning rate and width of the adversaries.
+    min_cluster_size : int, default 2
+        Smaller clusters get no random effect (with a :class:`SmallClusterWarning`).
+    random_effects : bool, default True
+        False trains the fixed-effects network alone (the generic baseline).
+    random_state : int, default 0
+    n_threads : int, default 1
+        torch threads while training and predicting.
+    """
+
     _regression = False
 
     def __init__(self, hidden_layers: int = 3, hidden_units: int = 64, dropout: float = 0.2,
@@ -55,8 +86,8 @@ class _MixedEffectsBase(BaseEstimator):
                  patience: int = 20, validation_fraction: float = 0.2,
                  adversary_weight: float = 0.1, kl_weight: float = 1e-3, prior_sd: float = 0.1,
                  fairness_weight: float = 0.0, adversary_lr: float = 1e-3,
-                 adversary_units: int = 32, min_cluster_size: int = 2, random_state: int = 0,
-                 n_threads: int = 1):
+                 adversary_units: int = 32, min_cluster_size: int = 2,
+                 random_effects: bool = True, random_state: int = 0, n_threads: int = 1):
         self.hidden_layers = hidden_layers
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -72,6 +103,7 @@ class _MixedEffectsBase(BaseEstimator):
         self.adversary_lr = adversary_lr
         self.adversary_units = adversary_units
         self.min_cluster_size = min_cluster_size
+        self.random_effects = random_effects
         self.random_state = random_state
         self.n_threads = n_threads
 
@@ -107,6 +139,8 @@ class _MixedEffectsBase(BaseEstimator):
         if clusters is None:
             return np.full(n, -1, dtype=np.int64)
         labels = check_clusters(clusters, n_rows=n)
+        if not self.random_effects:
+            return np.full(n, -1, dtype=np.int64)
         lookup = {c: i for i, c in enumerate(self.clusters_)}
         return np.array([lookup.get(c, -1) for c in labels], dtype=np.int64)
 
@@ -134,7 +168,7 @@ class _MixedEffectsBase(BaseEstimator):
         labels = check_clusters(clusters, n_rows=n)
         values, counts = np.unique(labels, return_counts=True)
         small = values[counts < self.min_cluster_size]
-        if len(small):
+        if len(small) and self.random_effects:
             warnings.warn(f"{len(small)} cluster(s) have fewer than {self.min_cluster_size} "
                           f"rows ({', '.join(map(repr, small[:5]))}"
                           f"{', ...' if len(small) > 5 else ''}); they get no random effect "
