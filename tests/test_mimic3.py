@@ -212,3 +212,15 @@ def test_missing_cohort_file_message(tmp_path, monkeypatch):
         load_mimic3_mortality()
     msg = _err(runner.invoke(app, ["run", "--dataset", "mimic3-mortality"]))
     assert "noharm data mimic3" in msg
+
+
+def test_protocol_runs_on_the_built_cohort(built):
+    report, frame, _ = built
+    res = runner.invoke(app, ["run", "--dataset", "mimic3-mortality", "--data",
+                              str(report.out), "--models", "generic,conditional-bias",
+                              "--seeds", "1", "--folds", "2", "--max-epochs", "3",
+                              "--hidden-layers", "2", "--hidden-units", "8", "--attr-layers",
+                              "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "mimic3-mortality" in res.stdout
+    assert "| old_female | generic |" in res.stdout and "| all | conditional bias |" in res.stdout
