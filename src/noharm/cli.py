@@ -157,7 +157,8 @@ class _Progress:
             return
         if not self.console.is_terminal:
             if message:
-                self.console.print(f"[{done}/{total} runs] {message}", highlight=False)
+                self.console.print(f"[{done}/{total} runs] {message}", highlight=False,
+                                   markup=False)
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
