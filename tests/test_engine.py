@@ -232,7 +232,10 @@ def test_report_bad_inputs(tmp_path):
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
                     reason="Debian's chromium is not installed (CI installs it)")
 def test_report_opens_in_headless_chromium(full_dir):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    if os.environ.get("NOHARM_REQUIRE_BROWSER"):
+        from playwright import sync_api          # CI: a missing driver is a failure
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
     path = full_dir / "browser.html"
     assert runner.invoke(app, ["report", str(full_dir), "--out", str(path)]).exit_code == 0
     messages = []
