@@ -85,6 +85,9 @@ def test_store_refuses_other_config_unless_force_new(tmp_path):
     assert ok.exit_code == 0, ok.output
     kept = list(out.glob("results.db.old-*"))
     assert len(kept) == 1 and _tasks(kept[0]) == 1
+    again = runner.invoke(app, args + ["--max-epochs", "5", "--force-new"])   # same config
+    assert again.exit_code == 0 and "resuming" not in again.stderr
+    assert len(list(out.glob("results.db.old-*"))) == 2
 
 
 def test_corrupt_store_is_reported_and_never_overwritten(tmp_path):

@@ -205,9 +205,9 @@ def run(
     output: Optional[Path] = typer.Option(None, help="Directory for results.db (resumable), "
                                           "results.csv, summary.md, summary.csv and "
                                           "config.json."),
-    force_new: bool = typer.Option(False, help="Start new results in --output even if it "
-                                   "holds a results store of another config (the old one is "
-                                   "kept as results.db.old-<time>)."),
+    force_new: bool = typer.Option(False, help="Start new results in --output instead of "
+                                   "resuming (or refusing another config's store); the old "
+                                   "store is kept as results.db.old-<time>."),
     max_epochs: int = typer.Option(200),
     patience: int = typer.Option(20, help="Early-stopping patience (epochs)."),
     batch_size: int = typer.Option(64),

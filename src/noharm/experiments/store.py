@@ -62,9 +62,9 @@ class ResultsStore:
         The config that defines the results (JSON-able).  A store made with
         another identity is refused.
     force_new
-        Start a new store even when ``path`` holds one with another identity, or
-        a corrupt one; the old file is renamed to ``results.db.old-<time>`` (kept,
-        never deleted).
+        Start a new store whatever ``path`` holds (another identity, a corrupt file, or
+        finished runs of this one); the old file is renamed to
+        ``results.db.old-<time>`` (kept, never deleted).
 
     Raises
     ------
@@ -77,13 +77,14 @@ class ResultsStore:
         self.identity = json.loads(json.dumps(identity, sort_keys=True, default=str))
         self.moved_to: Path | None = None
         if self.path.exists():
-            problem = self._problem()
-            if problem is not None:
-                if not force_new:
-                    raise StoreError(problem + " Pass --force-new to start a new one (the old "
-                                     "file is kept as results.db.old-<time>).")
+            if force_new:
                 self.moved_to = _moved_name(self.path, "old")
                 self.path.rename(self.moved_to)
+            else:
+                problem = self._problem()
+                if problem is not None:
+                    raise StoreError(problem + " Pass --force-new to start a new one (the old "
+                                     "file is kept as results.db.old-<time>).")
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._conn.execute("PRAGMA synchronous=FULL")
         self._create()
