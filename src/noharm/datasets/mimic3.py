@@ -132,12 +132,9 @@ def check_mimic_dir(mimic_dir: str | os.PathLike) -> dict[str, Path]:
     if not d.is_dir():
         raise MimicError(f"--mimic-dir {d} is not a directory; give the folder holding the "
                          "MIMIC-III v1.4 CSV files.")
-    found = {n: None for n in REQUIRED}
     names = {p.name.lower() for p in d.iterdir()}
-    for n in REQUIRED:
-        if f"{n.lower()}.csv" in names or f"{n.lower()}.csv.gz" in names:
-            found[n] = True
-    if not any(found[n] for n in ("PATIENTS", "ADMISSIONS", "ICUSTAYS")):
+    if not any(f"{n.lower()}{ext}" in names for n in ("PATIENTS", "ADMISSIONS", "ICUSTAYS")
+               for ext in (".csv", ".csv.gz")):
         raise MimicError(f"{d} is not a MIMIC-III directory (no PATIENTS, ADMISSIONS or "
                          "ICUSTAYS table as .csv or .csv.gz); give the folder of the "
                          "MIMIC-III v1.4 files.")
@@ -316,7 +313,9 @@ def build_mimic3_cohort(mimic_dir: str | os.PathLike, out: str | os.PathLike, *,
         _remove_tree(tmp)
     frame = _assemble(cohort, pd.concat(parts, ignore_index=True))
     counts["with_mortality"] = int(frame["mortality"].sum())
-    frame.to_parquet(out, index=False)
+    partial = out.with_name(f".{out.name}.partial")
+    frame.to_parquet(partial, index=False)
+    partial.replace(out)                 # never a half-written cohort file
     n_feat = len(feature_columns(frame))
     return ExtractionReport(out=out, counts=counts, n_features=n_feat, seconds=seconds)
 
