@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError
+from ._fetch import cache_dir
 from .cohort import Cohort
 from .mimic3_items import CONCEPTS, F_TO_C, STATS, Concept
 
@@ -379,13 +380,16 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 def load_mimic3_mortality(path: str | os.PathLike | None = None) -> Cohort:
     """The Parquet file of :func:`build_mimic3_cohort` as a :class:`Cohort`.
 
-    ``path`` defaults to ``$NOHARM_DATA_DIR/mimic3/cohort.parquet``.  MIMIC-III needs
+    ``path`` defaults to ``mimic3/cohort.parquet`` under ``$NOHARM_DATA_DIR``, then under
+    the user cache (see :mod:`noharm.datasets._fetch`).  MIMIC-III needs
     credentialed access, so nothing is downloaded: build the file with
     ``noharm data mimic3 --mimic-dir DIR --out cohort.parquet``.
     """
     if path is None:
-        root = os.environ.get("NOHARM_DATA_DIR")
-        path = Path(root) / "mimic3" / "cohort.parquet" if root else None
+        roots = [Path(r) for r in (os.environ.get("NOHARM_DATA_DIR"),) if r] + [cache_dir()]
+        found = [r / "mimic3" / "cohort.parquet" for r in roots
+                 if (r / "mimic3" / "cohort.parquet").is_file()]
+        path = found[0] if found else None
     if path is None or not Path(path).is_file():
         raise DatasetError(f"no MIMIC-III cohort file{f' at {path}' if path else ''}; build "
                            "it from your credentialed MIMIC-III v1.4 files with `noharm data "
