@@ -20,7 +20,7 @@ from .errors import ConfigError, NoharmError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Personalize clinical prediction models without harm.")
 data_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                       help="Inspect the datasets noharm knows.")
+                       help="Inspect the datasets noharm knows; build the MIMIC-III cohort.")
 app.add_typer(data_app, name="data")
 
 
@@ -248,7 +248,8 @@ def run(
     """Run the personalization protocol (generic vs decoupled vs conditional bias).
 
     With --output, every finished run is stored in DIR/results.db at once; running the
-    same command again resumes where it stopped.
+    same command again resumes where it stopped.  With fairgrad among --models it compares
+    FairGrad with generic; with medl / fair-medl (and --clusters) the mixed-effects models.
     """
     from .experiments import ProtocolConfig, run_protocol, summarize
     from .experiments.protocol import protocol_identity
