@@ -1,6 +1,5 @@
 """MIMIC-III cohort extraction on the demo, with a generated CHARTEVENTS of known values."""
 import gzip
-import shutil
 from pathlib import Path
 
 import numpy as np

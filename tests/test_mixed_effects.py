@@ -1,5 +1,4 @@
 """Mixed-effects networks (MEDL, fair MEDL): random effects, adversaries, bad input."""
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -248,3 +248,18 @@ def check_clusters(clusters: Any, *, n_rows: int, name: str = "clusters") -> np.
         raise MissingValuesError(f"{name} has {int(missing.sum())} missing label(s) (first at "
                                  f"row {first}); fill them (e.g. 'unknown') or drop the rows.")
     return arr.astype(str).to_numpy()
+
+
+def check_sensitive_columns(groups: pd.DataFrame, names: Sequence[str], cohort: str
+                            ) -> tuple[str, ...]:
+    """The sensitive attributes of a fairness comparison: group columns of the cohort
+    (default: all), each with at least two groups."""
+    names = tuple(names) or tuple(groups.columns)
+    for s in names:
+        if s not in groups.columns:
+            raise ConfigError(f"--sensitive {s!r} is not a group attribute of {cohort}; "
+                              f"choose from {list(groups.columns)}.")
+        if groups[s].nunique() < 2:
+            raise GroupError(f"sensitive attribute {s!r} has a single group; a fairness "
+                             "comparison needs at least two.")
+    return names

@@ -334,6 +334,17 @@ def run(
             "splits.json, models/")
 
 
+def _write_comparison(output: Optional[Path], results: pd.DataFrame, text: str, info: dict,
+                      say: Callable[[str], None]) -> None:
+    """results.csv, summary.md and config.json of a FairGrad or MEDL comparison."""
+    if output is None:
+        return
+    results.to_csv(output / "results.csv", index=False)
+    (output / "summary.md").write_text(text)
+    (output / "config.json").write_text(json.dumps(info, indent=2, default=str))
+    say(f"wrote {output}/results.csv, summary.md, config.json")
+
+
 def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_columns,
                   n_samples, random_state, model_list, sensitive, fairness_loss, projection,
                   fairness_weights, seeds, hidden_layers, hidden_units, max_epochs, patience,
@@ -372,11 +383,7 @@ def _run_fairness(dataset, data, target, group, data_path, dropna, drop_group_co
             + markdown_table(table.fillna("")) + "\n\nseconds per epoch: "
             + ", ".join(f"{m} {v:.3f}" for m, v in spe.items()) + "\n")
     typer.echo(text)
-    if output is not None:
-        results.to_csv(output / "results.csv", index=False)
-        (output / "summary.md").write_text(text)
-        (output / "config.json").write_text(json.dumps(info, indent=2, default=str))
-        say(f"wrote {output}/results.csv, summary.md, config.json")
+    _write_comparison(output, results, text, info, say)
 
 
 def _run_medl(dataset, data, target, group, data_path, dropna, drop_group_columns, n_samples,
@@ -424,11 +431,7 @@ def _run_medl(dataset, data, target, group, data_path, dropna, drop_group_column
             "(seen-cluster test set; paper = best improvement reported by Nguyen et al.)\n\n"
             + (markdown_table(shown) if len(shown) else "(no fair-medl and medl pair)") + "\n")
     typer.echo(text)
-    if output is not None:
-        results.to_csv(output / "results.csv", index=False)
-        (output / "summary.md").write_text(text)
-        (output / "config.json").write_text(json.dumps(info, indent=2, default=str))
-        say(f"wrote {output}/results.csv, summary.md, config.json")
+    _write_comparison(output, results, text, info, say)
 
 
 @app.command()

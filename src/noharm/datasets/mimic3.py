@@ -46,7 +46,7 @@ import pandas as pd
 from ..errors import DatasetError
 from ._fetch import cache_dir
 from .cohort import Cohort
-from .mimic3_items import CONCEPTS, F_TO_C, STATS, Concept
+from .mimic3_items import CONCEPTS, F_TO_C, STATS
 
 #: Columns each table needs (name -> DuckDB type); other columns are read as text.
 REQUIRED = {

@@ -16,10 +16,11 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_sensitive_columns
 from ..datasets import Cohort
-from ..errors import ConfigError, GroupError
+from ..errors import ConfigError
 from ..fairness import balanced_accuracy, best_threshold
+from ..fairness.metrics import rates_by_group
 from ..training import TrainConfig
 from ..models import FairGradClassifier, GenericClassifier
 
@@ -29,8 +30,7 @@ FAIR_MODELS = ("generic", "fairgrad")
 def worst_gaps(y: np.ndarray, pred: np.ndarray, g: np.ndarray) -> tuple[float, float]:
     """(equal-opportunity gap, equalized-odds gap): worst pairwise TPR gap, and the larger of
     the worst TPR and FPR gaps, over the groups that have the needed labels."""
-    tpr = [pred[(g == v) & (y == 1)].mean() for v in np.unique(g) if ((g == v) & (y == 1)).any()]
-    fpr = [pred[(g == v) & (y == 0)].mean() for v in np.unique(g) if ((g == v) & (y == 0)).any()]
+    tpr, fpr = rates_by_group(y, pred, g)
     eod = max(tpr) - min(tpr) if len(tpr) > 1 else np.nan
     fgap = max(fpr) - min(fpr) if len(fpr) > 1 else np.nan
     return float(eod), float(np.nanmax([eod, fgap]))
@@ -63,14 +63,7 @@ class FairnessConfig:
             if m not in FAIR_MODELS:
                 raise ConfigError(f"model {m!r} cannot run in the fairness comparison; with "
                                   f"fairgrad use only {', '.join(FAIR_MODELS)}.")
-        if not self.sensitive:
-            self.sensitive = tuple(cohort.groups.columns)
-        for s in self.sensitive:
-            if s not in cohort.groups.columns:
-                raise ConfigError(f"--sensitive {s!r} is not a group attribute of {cohort.name}"
-                                  f"; choose from {list(cohort.groups.columns)}.")
-            if cohort.groups[s].nunique() < 2:
-                raise GroupError(f"sensitive attribute {s!r} has a single group.")
+        self.sensitive = check_sensitive_columns(cohort.groups, self.sensitive, cohort.name)
         check_positive_int(self.n_seeds, name="n_seeds")
         return self
 

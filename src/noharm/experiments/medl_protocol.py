@@ -31,10 +31,12 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from .._validation import check_choice, check_fraction, check_positive_int
+from .._validation import (check_choice, check_fraction, check_positive_int,
+                           check_sensitive_columns)
 from ..datasets import Cohort
 from ..errors import ColumnNotFoundError, ConfigError, GroupError
 from ..fairness import best_threshold
+from ..fairness.metrics import rates_by_group
 from ..models import MixedEffectsClassifier, MixedEffectsRegressor
 from ..models.mixed_effects import SmallClusterWarning
 from ..training import TrainConfig
@@ -74,15 +76,7 @@ class MedlConfig:
         if not self.clusters:
             raise ConfigError("the mixed-effects comparison needs --clusters COL (e.g. "
                               "admission_source_id).")
-        if not self.sensitive:
-            self.sensitive = tuple(cohort.groups.columns)
-        for s in self.sensitive:
-            if s not in cohort.groups.columns:
-                raise ConfigError(f"--sensitive {s!r} is not a group attribute of "
-                                  f"{cohort.name}; choose from {list(cohort.groups.columns)}.")
-            if cohort.groups[s].nunique() < 2:
-                raise GroupError(f"sensitive attribute {s!r} has a single group; a fairness "
-                                 "comparison needs at least two.")
+        self.sensitive = check_sensitive_columns(cohort.groups, self.sensitive, cohort.name)
         check_positive_int(self.n_seeds, name="n_seeds")
         check_positive_int(self.n_jobs, name="n_jobs")
         check_fraction(self.unseen_share, name="unseen_share", high=0.5)
@@ -159,8 +153,7 @@ def _estimator(model: str, cfg: MedlConfig, seed: int):
 
 
 def _sd_rates(y: np.ndarray, pred: np.ndarray, g: np.ndarray) -> tuple[float, float]:
-    tpr = [pred[(g == v) & (y == 1)].mean() for v in np.unique(g) if ((g == v) & (y == 1)).any()]
-    fpr = [pred[(g == v) & (y == 0)].mean() for v in np.unique(g) if ((g == v) & (y == 0)).any()]
+    tpr, fpr = rates_by_group(y, pred, g)
     return float(np.std(tpr)), float(np.std(fpr))
 
 

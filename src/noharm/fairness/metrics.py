@@ -68,6 +68,16 @@ def group_rates(y_true, y_pred, protected) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("A")
 
 
+def rates_by_group(y_true, y_pred, groups) -> tuple[list[float], list[float]]:
+    """TPR and FPR of every group (any number of groups) that has positive, resp.
+    negative, labels: the inputs of worst-gap and sd-across-groups fairness measures."""
+    y, p, g = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    values = np.unique(g)
+    tpr = [float(p[(g == v) & (y == 1)].mean()) for v in values if ((g == v) & (y == 1)).any()]
+    fpr = [float(p[(g == v) & (y == 0)].mean()) for v in values if ((g == v) & (y == 0)).any()]
+    return tpr, fpr
+
+
 def statistical_parity_difference(y_true, y_pred, protected) -> float:
     y_true, y_pred, a = _check(y_true, y_pred, protected)
     return float(y_pred[a == 0].mean() - y_pred[a == 1].mean())
