@@ -64,7 +64,7 @@ def execute(fn: Callable, arg_list: Sequence[tuple], shared: dict | None = None,
             yield i, fn(*args, **shared)
         return
     n_jobs = min(n_jobs, len(arg_list))
-    if joblib_backend(n_threads) == "multiprocessing" and not _FORCE_LOKY:
+    if joblib_backend(n_threads) == "multiprocessing":
         yield from _forked(fn, arg_list, shared, n_jobs)
         return
     from joblib import Parallel, delayed
@@ -72,7 +72,6 @@ def execute(fn: Callable, arg_list: Sequence[tuple], shared: dict | None = None,
     yield from par(delayed(_indexed)(i, fn, args, shared) for i, args in enumerate(arg_list))
 
 
-_FORCE_LOKY = False
 _SHARED: tuple[Callable, Sequence[tuple], dict] | None = None
 
 

@@ -174,12 +174,13 @@ def _task(seed: int, model: str, *, X: np.ndarray, y: np.ndarray, clusters: np.n
                                  "metric": "epochs", "value": epochs}]
     if cfg.task == "classification":
         threshold, _ = best_threshold(y[va], est.predict_proba(X[va], clusters[va])[:, 1])
+        p_seen = est.predict_proba(X[te], clusters[te])[:, 1]
         for part, rows_, cl in (("seen", te, clusters[te]), ("unseen", un, None)):
             if len(rows_) and len(np.unique(y[rows_])) > 1:
-                p = est.predict_proba(X[rows_], cl)[:, 1]
+                p = p_seen if part == "seen" else est.predict_proba(X[rows_], cl)[:, 1]
                 rows.append({"seed": seed, "model": model, "attribute": "all",
                              "metric": f"auroc_{part}", "value": roc_auc_score(y[rows_], p)})
-        pred = (est.predict_proba(X[te], clusters[te])[:, 1] >= threshold).astype(int)
+        pred = (p_seen >= threshold).astype(int)
         for attr in S.columns:
             sd_tpr, sd_fpr = _sd_rates(y[te], pred, S[attr].to_numpy()[te])
             rows += [{"seed": seed, "model": model, "attribute": attr, "metric": "sd_tpr",

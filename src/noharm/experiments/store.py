@@ -173,9 +173,6 @@ class ResultsStore:
             return None
         return np.vstack([np.frombuffer(rows[k], dtype=np.float64) for k in keys])
 
-    def n_runs(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-
     def close(self) -> None:
         self._conn.close()
 

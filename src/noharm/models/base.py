@@ -46,6 +46,16 @@ def train_val_split(y: np.ndarray, groups: np.ndarray | None, fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def check_mlp_params(est: Any) -> None:
+    """The parameters every noharm network estimator shares: depth, width, dropout,
+    validation share and seed."""
+    check_positive_int(est.hidden_layers, name="hidden_layers")
+    check_positive_int(est.hidden_units, name="hidden_units")
+    check_fraction(est.dropout, name="dropout", inclusive_low=True)
+    check_fraction(est.validation_fraction, name="validation_fraction", high=0.9)
+    check_positive_int(est.random_state, name="random_state", minimum=0)
+
+
 def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
     """Per-member mean of ``loss (E,B)`` over real rows (``w`` = 1; None = all rows)."""
     if w is None:
@@ -77,11 +87,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
                            n_threads=self.n_threads).validate()
 
     def _check_params(self) -> None:
-        check_positive_int(self.hidden_layers, name="hidden_layers")
-        check_positive_int(self.hidden_units, name="hidden_units")
-        check_fraction(self.dropout, name="dropout", inclusive_low=True)
-        check_fraction(self.validation_fraction, name="validation_fraction", high=0.9)
-        check_positive_int(self.random_state, name="random_state", minimum=0)
+        check_mlp_params(self)
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, X: Any, sensitive_features: Any, *, fitting: bool

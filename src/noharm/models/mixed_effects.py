@@ -35,12 +35,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from .._validation import (check_binary_y, check_clusters, check_fraction, check_positive_int,
+from .._validation import (check_binary_y, check_clusters, check_positive_int,
                            check_sensitive_frame, check_X)
 from ..errors import ConfigError, NotFittedError, TargetError
 from ..nn.mixed import Adversary, MixedEffectsNet
 from ..training import TrainConfig, TrainReport, fit_members, set_threads
-from .base import train_val_split, weighted_mean
+from .base import check_mlp_params, train_val_split, weighted_mean
 
 
 class SmallClusterWarning(UserWarning):
@@ -109,12 +109,9 @@ class _MixedEffectsBase(BaseEstimator):
 
     # -- checks ---------------------------------------------------------------------------
     def _check_params(self) -> TrainConfig:
-        check_positive_int(self.hidden_layers, name="hidden_layers")
-        check_positive_int(self.hidden_units, name="hidden_units")
+        check_mlp_params(self)
         check_positive_int(self.adversary_units, name="adversary_units")
         check_positive_int(self.min_cluster_size, name="min_cluster_size")
-        check_fraction(self.dropout, name="dropout", low=0.0, high=0.95, inclusive_low=True)
-        check_fraction(self.validation_fraction, name="validation_fraction", high=0.9)
         for name in ("adversary_weight", "kl_weight", "fairness_weight"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
