@@ -1,5 +1,10 @@
-"""Experiment protocols and their summaries."""
-from .protocol import MODEL_NAMES, ProtocolConfig, ProtocolResult, run_protocol
+"""The study engine: one split plan, one runner, four studies (DESIGN §8)."""
+from .plan import Plan, PlanSpec, make_plan
+from .runner import RunOptions, StudyResult, build_plan, run_study, study_identity
+from .studies import (STUDIES, DebiasStudy, FairnessStudy, MixedStudy,
+                      PersonalizationStudy)
 from .summary import summarize
 
-__all__ = ["MODEL_NAMES", "ProtocolConfig", "ProtocolResult", "run_protocol", "summarize"]
+__all__ = ["STUDIES", "DebiasStudy", "FairnessStudy", "MixedStudy", "PersonalizationStudy",
+           "Plan", "PlanSpec", "RunOptions", "StudyResult", "build_plan", "make_plan",
+           "run_study", "study_identity", "summarize"]

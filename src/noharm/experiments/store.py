@@ -1,9 +1,9 @@
 """The results store: a SQLite database that makes long protocols resumable.
 
-Every finished task (one model on some runs of one outer split, trained as one
-batched ensemble) is written in one transaction as soon as it ends: the
-probabilities of each of its runs (model x outer split x seed x fold) on every
-row, the seconds it took and its note.  A killed process therefore leaves whole
+Every finished task of a study (one model spec on some runs of one outer split,
+trained as one batched ensemble) is written in one transaction as soon as it ends:
+its named output arrays (e.g. the probabilities of each run on every row), a JSON
+dict of facts (epochs, thresholds, notes), the seconds it took and its note.  A killed process therefore leaves whole
 tasks or nothing.  Re-opening the store with the same config resumes (finished
 tasks are skipped); with another config it is refused unless the caller starts
 a new store, and then the old file is kept beside it under a new name.
@@ -11,17 +11,18 @@ a new store, and then the old file is kept beside it under a new name.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, NoharmError
+from ..errors import NoharmError
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 STORE_NAME = "results.db"
 
 
@@ -52,7 +53,7 @@ def _moved_name(path: Path, tag: str) -> Path:
 
 
 class ResultsStore:
-    """Finished protocol tasks in ``DIR/results.db``.
+    """Finished study tasks in ``DIR/results.db``.
 
     Parameters
     ----------
@@ -123,12 +124,8 @@ class ResultsStore:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS tasks (model TEXT NOT NULL, outer_split INTEGER "
                 "NOT NULL, chunk INTEGER NOT NULL, seconds REAL NOT NULL, note TEXT, "
-                "finished_at REAL NOT NULL, PRIMARY KEY (model, outer_split, chunk))")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS runs (model TEXT NOT NULL, outer_split INTEGER NOT "
-                "NULL, seed INTEGER NOT NULL, fold INTEGER NOT NULL, chunk INTEGER NOT NULL, "
-                "n INTEGER NOT NULL, proba BLOB NOT NULL, "
-                "PRIMARY KEY (model, outer_split, seed, fold))")
+                "info TEXT NOT NULL, arrays BLOB NOT NULL, finished_at REAL NOT NULL, "
+                "PRIMARY KEY (model, outer_split, chunk))")
             meta = {"format": "noharm-results", "format_version": str(STORE_FORMAT),
                     "identity": json.dumps(self.identity, sort_keys=True)}
             for k, v in meta.items():
@@ -140,38 +137,26 @@ class ResultsStore:
         return {(m, o, c) for m, o, c in
                 self._conn.execute("SELECT model, outer_split, chunk FROM tasks")}
 
-    def write_task(self, model: str, outer: int, chunk: int, runs: Iterable[dict],
-                   proba: np.ndarray | None, seconds: float, note: str | None) -> None:
-        """Record one finished task and its runs in one transaction (all or nothing)."""
-        runs = list(runs)
-        if proba is not None and len(proba) != len(runs):
-            raise ConfigError(f"task has {len(runs)} runs but {len(proba)} probability rows.")
+    def write_task(self, model: str, outer: int, chunk: int, output: "TaskOutput") -> None:
+        """Record one finished task in one transaction (all or nothing)."""
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in output.arrays.items()})
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
-                               (model, outer, chunk, float(seconds), note, time.time()))
-            if proba is not None:
-                p = np.ascontiguousarray(proba, dtype=np.float64)
-                self._conn.executemany(
-                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(model, outer, int(r["seed"]), int(r["fold"]), chunk, p.shape[1],
-                      p[i].tobytes()) for i, r in enumerate(runs)])
+            self._conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (model, outer, chunk, float(output.seconds), output.note,
+                                json.dumps(output.info, sort_keys=True), buf.getvalue(),
+                                time.time()))
 
-    def tasks(self) -> list[tuple[str, int, int, float, str | None]]:
-        return list(self._conn.execute(
-            "SELECT model, outer_split, chunk, seconds, note FROM tasks "
-            "ORDER BY outer_split, model, chunk"))
-
-    def proba(self, model: str, outer: int, runs: list[dict]) -> np.ndarray | None:
-        """Probabilities ``(n_runs, n)`` of ``model`` in outer split ``outer``, in the order
-        of ``runs``; None when some run has none (e.g. a skipped decoupled model)."""
-        rows = {(s, f): b for s, f, b in self._conn.execute(
-            "SELECT seed, fold, proba FROM runs WHERE model = ? AND outer_split = ?",
-            (model, outer))}
-        keys = [(int(r["seed"]), int(r["fold"])) for r in runs]
-        if not all(k in rows for k in keys):
-            return None
-        return np.vstack([np.frombuffer(rows[k], dtype=np.float64) for k in keys])
+    def read_task(self, model: str, outer: int, chunk: int) -> "TaskOutput":
+        row = self._conn.execute(
+            "SELECT seconds, note, info, arrays FROM tasks WHERE model = ? AND outer_split = ? "
+            "AND chunk = ?", (model, outer, chunk)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} has no task ({model}, split {outer}, part {chunk}).")
+        with np.load(io.BytesIO(row[3]), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return TaskOutput(arrays, json.loads(row[2]), float(row[0]), row[1])
 
     def close(self) -> None:
         self._conn.close()
@@ -181,6 +166,16 @@ class ResultsStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class TaskOutput:
+    """What one task hands back: named arrays, JSON-able facts, seconds and a note."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str | None = None
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -87,6 +87,20 @@ class FairGradClassifier(GenericClassifier):
         return np.asarray(w, dtype=float)
 
     def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "FairGradClassifier":
+        """Fit one model; ``validation_fraction`` of the rows early-stops it."""
+        return self._fit_one(X, y, sensitive_features, None, None, self.random_state)
+
+    def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
+                 train_indices: Any, val_indices: Any, seeds: Any) -> "FairGradClassifier":
+        """Fit one run on rows ``train_indices[0]``, early-stopping on ``val_indices[0]``."""
+        if len(seeds) != 1 or len(train_indices) != 1 or len(val_indices) != 1:
+            raise ConfigError("FairGradClassifier trains one run per fit; pass one train and "
+                              "one validation index array and one seed.")
+        return self._fit_one(X, y, sensitive_features, np.asarray(train_indices[0]),
+                             np.asarray(val_indices[0]), int(seeds[0]))
+
+    def _fit_one(self, X: Any, y: Any, sensitive_features: Any, tr: np.ndarray | None,
+                 va: np.ndarray | None, seed: int) -> "FairGradClassifier":
         self._check_params()
         Xa, names = check_X(X)
         self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
@@ -99,12 +113,13 @@ class FairGradClassifier(GenericClassifier):
         codes = [np.searchsorted(self.attribute_groups_[a], attrs[c].to_numpy())
                  for a, c in zip(self.attributes_, attrs.columns)]
         strat = attrs.agg("_".join, axis=1).to_numpy()
-        tr, va = train_val_split(y01, strat, self.validation_fraction, self.random_state)
+        if tr is None:
+            tr, va = train_val_split(y01, strat, self.validation_fraction, seed)
         self.classes_, self.groups_, self.n_runs_ = classes, [], 1
         X_t, y_t = torch.from_numpy(Xa), torch.from_numpy(y01)
         arrays = {"y": y_t.float(), **{f"s{k}": torch.from_numpy(c) for k, c in
                                        enumerate(codes)}}
-        net = self._build(1, [self.random_state])
+        net = self._build(1, [seed])
         net.scale.fit_rows(X_t, [tr])
         self.net_ = net
         sizes = [len(self.attribute_groups_[a]) for a in self.attributes_]
@@ -121,13 +136,10 @@ class FairGradClassifier(GenericClassifier):
             return torch.stack([bce, *fair])
 
         self.train_report_ = fit_members(net, loss, X_t, arrays, [tr], [va],
-                                         [self.random_state], self._train_config(),
+                                         [seed], self._train_config(),
                                          set_generator=net.set_generator,
                                          surgery=self.projection)
         return self
-
-    def fit_runs(self, *args: Any, **kw: Any) -> "FairGradClassifier":
-        raise ConfigError("FairGradClassifier trains one model per fit; call fit.")
 
     def _extra_state(self) -> dict:
         return {"attributes": self.attributes_, "weights": list(map(float, self.weights_)),

@@ -157,6 +157,21 @@ class _MixedEffectsBase(BaseEstimator):
             Needed when ``fairness_weight > 0``: one column per sensitive attribute, each
             with at least two groups.
         """
+        return self._fit_one(X, y, clusters, sensitive_features, None, None, self.random_state)
+
+    def fit_runs(self, X: Any, y: Any, *, clusters: Any = None, sensitive_features: Any = None,
+                 train_indices: Any, val_indices: Any, seeds: Any) -> "_MixedEffectsBase":
+        """Fit one run on rows ``train_indices[0]``, early-stopping on ``val_indices[0]``
+        (clusters are those of every row passed)."""
+        if len(seeds) != 1 or len(train_indices) != 1 or len(val_indices) != 1:
+            raise ConfigError(f"{type(self).__name__} trains one run per fit; pass one train "
+                              "and one validation index array and one seed.")
+        return self._fit_one(X, y, clusters, sensitive_features, np.asarray(train_indices[0]),
+                             np.asarray(val_indices[0]), int(seeds[0]))
+
+    def _fit_one(self, X: Any, y: Any, clusters: Any, sensitive_features: Any,
+                 tr: np.ndarray | None, va: np.ndarray | None, seed: int
+                 ) -> "_MixedEffectsBase":
         cfg = self._check_params()
         Xa, names = check_X(X)
         n = Xa.shape[0]
@@ -184,8 +199,9 @@ class _MixedEffectsBase(BaseEstimator):
         self.attribute_groups_ = {} if attrs is None else {
             str(c): sorted(attrs[c].unique()) for c in attrs.columns}
         strat = labels if self._regression else np.char.add(labels, "|" + target.astype(str))
-        tr, va = train_val_split(np.zeros(n, dtype=int), strat, self.validation_fraction,
-                                 self.random_state)
+        if tr is None:
+            tr, va = train_val_split(np.zeros(n, dtype=int), strat, self.validation_fraction,
+                                     seed)
         X_t = torch.from_numpy(Xa)
         arrays = {"y": torch.from_numpy(self._train_target(target, tr)),
                   "c": torch.from_numpy(codes)}
@@ -194,14 +210,14 @@ class _MixedEffectsBase(BaseEstimator):
                 arrays[f"s{k}"] = torch.from_numpy(np.searchsorted(
                     self.attribute_groups_[str(c)], attrs[c].to_numpy()).astype(np.int64))
         with set_threads(self.n_threads):
-            net = MixedEffectsNet(self.random_state, Xa.shape[1],
+            net = MixedEffectsNet(seed, Xa.shape[1],
                                   [self.hidden_units] * self.hidden_layers, self.dropout,
                                   len(self.clusters_), prior_sd=self.prior_sd)
             net.scale.fit_rows(X_t, [tr])
             self.net_ = net
-            loss, step, self.adversaries_ = self._objective(net)
+            loss, step, self.adversaries_ = self._objective(net, seed)
             self.train_report_: TrainReport = fit_members(
-                net, loss, X_t, arrays, [tr], [va], [self.random_state], cfg,
+                net, loss, X_t, arrays, [tr], [va], [seed], cfg,
                 set_generator=net.set_generator, adversary=step)
         return self
 
@@ -215,11 +231,11 @@ class _MixedEffectsBase(BaseEstimator):
         """(prediction, y) per row, (B, 2), as the fairness adversaries see it."""
         raise NotImplementedError
 
-    def _objective(self, net: MixedEffectsNet):
+    def _objective(self, net: MixedEffectsNet, run_seed: int):
         """The main loss, the adversary step and the adversaries (for ``fit_members``)."""
         n_clusters = len(self.clusters_)
         width = self.hidden_units * self.hidden_layers
-        seed = self.random_state * 7919
+        seed = run_seed * 7919
         cluster_adv = Adversary(width, n_clusters, self.adversary_units, seed + 1)
         fair_advs = [[Adversary(2, len(self.attribute_groups_[a]), self.adversary_units,
                                 seed + 2 + 2 * k + j) for j in range(2)]

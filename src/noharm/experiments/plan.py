@@ -1,0 +1,284 @@
+"""The split plan (DESIGN §8): the only module that makes row indices.
+
+For each outer split the plan gives the rows of every role:
+
+``test``
+    never seen until evaluation (``test_size`` of the rows);
+``guard``
+    rows that no model trains or early-stops on, for selection (decision thresholds,
+    debiasing, the harm guard).  ``guard=0.2`` holds out a fixed 20 % of the rows;
+    ``guard="cross-fit"`` makes every row of the training part a guard row exactly once
+    per seed (run *k* guards fold *k*, early-stops on fold *k + 1* and trains on the
+    others), so out-of-fold predictions cover the whole training part;
+``unseen``
+    with ``unseen_share`` and cluster labels: whole clusters held out (mixed effects);
+``train`` / ``early_stop``
+    per run, seeds x folds inside the training part (stratified K-fold; with
+    ``n_folds=1`` one stratified hold-out of ``early_stop_size`` per seed).
+
+Every split is stratified by subgroup x label (by subgroup alone for a continuous
+target, coarser when a stratum is too small) and grouped by patient id when the
+cohort has one (rows of one patient never fall in two roles).  The plan is saved as
+``splits.json`` together with the sha256 of the data it was made for.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+from .._validation import check_fraction, check_positive_int
+from ..errors import ConfigError, GroupError
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """What defines a split plan (all of it goes into the results' identity)."""
+
+    outer_splits: int = 1
+    test_size: float = 0.2
+    guard: str | float = "none"
+    n_seeds: int = 5
+    n_folds: int = 5
+    early_stop_size: float = 0.2
+    random_state: int = 0
+    unseen_share: float = 0.0
+
+    def validate(self) -> "PlanSpec":
+        check_positive_int(self.outer_splits, name="outer_splits")
+        check_fraction(self.test_size, name="test_size", high=0.9)
+        check_positive_int(self.n_seeds, name="n_seeds")
+        check_positive_int(self.n_folds, name="n_folds")
+        check_fraction(self.early_stop_size, name="early_stop_size", high=0.9)
+        check_positive_int(self.random_state, name="random_state", minimum=0)
+        check_fraction(self.unseen_share, name="unseen_share", inclusive_low=True, high=0.5)
+        if isinstance(self.guard, str):
+            if self.guard not in ("none", "cross-fit"):
+                raise ConfigError(f"guard must be 'none', 'cross-fit' or a fraction, got "
+                                  f"{self.guard!r}.")
+            if self.guard == "cross-fit" and self.n_folds < 3:
+                raise ConfigError("guard='cross-fit' needs n_folds >= 3 (one fold guards, "
+                                  f"one early-stops, the others train); got {self.n_folds}.")
+        else:
+            check_fraction(self.guard, name="guard", high=0.5)
+            if self.test_size + self.guard >= 0.9:
+                raise ConfigError(f"test_size + guard = {self.test_size + self.guard:.2f} "
+                                  "leaves too few training rows; keep it below 0.9.")
+        return self
+
+    @property
+    def cross_fit(self) -> bool:
+        return self.guard == "cross-fit"
+
+
+@dataclass
+class Plan:
+    """Row indices of every role, per outer split (build with :func:`make_plan`)."""
+
+    spec: PlanSpec
+    n_rows: int
+    data_sha256: str
+    splits: list[dict] = field(default_factory=list)
+
+    def runs(self, outer: int) -> list[dict]:
+        """The seeds x folds runs of an outer split: ``seed``, ``fold``, ``model_seed``,
+        ``train``, ``early_stop`` and ``guard`` (empty unless cross-fitting)."""
+        sp = self.splits[outer]
+        part = np.asarray(sp["train_part"], dtype=np.int64)
+        out = []
+        for s, folds in enumerate(sp["folds"]):
+            folds = np.asarray(folds)
+            seed = s + 1
+            k_max = int(folds.max()) + 1
+            n_runs = 1 if self.spec.n_folds == 1 else k_max
+            for k in range(n_runs):
+                if self.spec.n_folds == 1:
+                    es, gd = folds == 1, np.zeros(len(folds), bool)
+                elif self.spec.cross_fit:
+                    gd, es = folds == k, folds == (k + 1) % k_max
+                else:
+                    es, gd = folds == k, np.zeros(len(folds), bool)
+                out.append({"seed": seed, "fold": k, "model_seed": seed * 10 + k,
+                            "train": part[~(es | gd)], "early_stop": part[es],
+                            "guard": part[gd]})
+        return out
+
+    def rows(self, outer: int, role: str) -> np.ndarray:
+        """Rows of ``role`` (test, guard, unseen, train_part) of an outer split."""
+        return np.asarray(self.splits[outer].get(role, []), dtype=np.int64)
+
+    def to_dict(self) -> dict:
+        return {"format": "noharm-plan", "format_version": PLAN_FORMAT,
+                "spec": asdict(self.spec), "n_rows": self.n_rows,
+                "data_sha256": self.data_sha256, "splits": self.splits}
+
+    @property
+    def sha256(self) -> str:
+        """Fingerprint of the plan (spec, data and every index)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Plan":
+        """Read ``splits.json``; a file that is not a noharm plan is a ConfigError."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+            if d.get("format") != "noharm-plan" or d.get("format_version") != PLAN_FORMAT:
+                raise ValueError("not a noharm split plan")
+            plan = cls(PlanSpec(**d["spec"]), int(d["n_rows"]), str(d["data_sha256"]),
+                       list(d["splits"]))
+            for sp in plan.splits:
+                for role in ("test", "guard", "unseen", "train_part"):
+                    idx = np.asarray(sp.get(role, []), dtype=np.int64)
+                    if len(idx) and (idx.min() < 0 or idx.max() >= plan.n_rows):
+                        raise ValueError(f"{role} rows outside 0..{plan.n_rows - 1}")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{path} is not a valid noharm split plan ({exc}); rerun the "
+                              "study to write it again.") from None
+        return plan
+
+
+def _strata(groups: np.ndarray, y: np.ndarray | None, minimum: int) -> np.ndarray | None:
+    """subgroup x label, else subgroup, else label, else None: the finest key whose
+    smallest stratum has ``minimum`` rows."""
+    keys = []
+    if y is not None:
+        keys.append(np.char.add(groups, "|" + y.astype(str)))
+    keys.append(groups)
+    if y is not None:
+        keys.append(y.astype(str))
+    for key in keys:
+        if np.unique(key, return_counts=True)[1].min() >= minimum:
+            return key
+    return None
+
+
+def _holdout(idx: np.ndarray, size: float, groups: np.ndarray, y: np.ndarray | None,
+             ids: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held): a stratified hold-out of ``size`` of ``idx`` (grouped by ``ids``)."""
+    if ids is None:
+        strat = _strata(groups[idx], None if y is None else y[idx], 2)
+        rest, held = train_test_split(idx, test_size=size, random_state=seed, stratify=strat)
+    else:
+        k = max(2, int(round(1 / size)))
+        strat = _strata(groups[idx], None if y is None else y[idx], 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sgk = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+            a, b = next(sgk.split(idx, strat if strat is not None else np.zeros(len(idx)),
+                                  ids[idx]))
+        rest, held = idx[a], idx[b]
+    return np.sort(rest), np.sort(held)
+
+
+def _fold_ids(part: np.ndarray, k: int, groups: np.ndarray, y: np.ndarray | None,
+              ids: np.ndarray | None, seed: int) -> np.ndarray:
+    """Fold number (0..k-1) of every row of ``part``."""
+    strat = _strata(groups[part], None if y is None else y[part], k)
+    strat = np.zeros(len(part)) if strat is None else strat
+    out = np.empty(len(part), dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if ids is None:
+            folds = StratifiedKFold(k, shuffle=True, random_state=seed).split(part, strat)
+        else:
+            folds = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(
+                part, strat, ids[part])
+        for f, (_, va) in enumerate(folds):
+            out[va] = f
+    return out
+
+
+def _unseen_clusters(clusters: np.ndarray, share: float, rng: np.random.Generator,
+                     minimum: int = 50) -> list[str]:
+    """Clusters of at least ``minimum`` rows (never the largest), drawn until they hold
+    ``share`` of the rows."""
+    values, counts = np.unique(clusters, return_counts=True)
+    largest = values[counts.argmax()]
+    n, held, chosen = len(clusters), 0, []
+    for i in rng.permutation(len(values)):
+        if values[i] == largest or counts[i] < minimum or held + counts[i] > 3 * share * n:
+            continue
+        chosen.append(str(values[i]))
+        held += counts[i]
+        if held >= share * n:
+            break
+    if not chosen:
+        raise GroupError(f"no cluster can be held out as unseen (need one with at least "
+                         f"{minimum} rows besides the largest).")
+    return chosen
+
+
+def make_plan(spec: PlanSpec, *, groups: Any, y: Any = None, ids: Any = None,
+              clusters: Any = None, data_sha256: str = "") -> Plan:
+    """Build the split plan.
+
+    Parameters
+    ----------
+    spec : the plan's parameters.
+    groups : subgroup label per row (stratification and the check that every subgroup
+        has training rows).
+    y : labels to stratify by (None for a continuous target).
+    ids : patient (or other) id per row; rows sharing an id stay in one role.
+    clusters : cluster label per row, needed when ``spec.unseen_share > 0``.
+    data_sha256 : fingerprint of the data the plan is made for.
+    """
+    spec = spec.validate()
+    groups = np.asarray(groups).astype(str)
+    y = None if y is None else np.asarray(y)
+    ids = None if ids is None else np.asarray(ids)
+    n = len(groups)
+    splits = []
+    for outer in range(spec.outer_splits):
+        base = spec.random_state + outer
+        idx = np.arange(n)
+        sp: dict[str, Any] = {"outer_split": outer}
+        if spec.unseen_share > 0:
+            if clusters is None:
+                raise ConfigError("unseen_share > 0 needs cluster labels.")
+            cl = np.asarray(clusters).astype(str)
+            chosen = _unseen_clusters(cl, spec.unseen_share, np.random.default_rng([base, 6]))
+            is_unseen = np.isin(cl, chosen)
+            idx = np.flatnonzero(~is_unseen)
+            unseen = np.flatnonzero(is_unseen)
+            if ids is not None:
+                unseen = unseen[~np.isin(ids[unseen], ids[idx])]
+            sp["unseen"] = unseen.tolist()
+            sp["unseen_clusters"] = sorted(chosen)
+        rest, test = _holdout(idx, spec.test_size, groups, y, ids, base)
+        sp["test"] = test.tolist()
+        if not isinstance(spec.guard, str):
+            rest, guard = _holdout(rest, spec.guard / (1 - spec.test_size), groups, y, ids,
+                                   base + 7919)
+            sp["guard"] = guard.tolist()
+        missing = sorted(set(groups[idx]) - set(groups[rest]))
+        if missing:
+            raise GroupError(f"subgroup {missing[0]!r} is absent from the training data; "
+                             "merge it with another group or use coarser bins.")
+        sp["train_part"] = rest.tolist()
+        folds = []
+        for seed in range(1, spec.n_seeds + 1):
+            rs = seed + 1000 * base
+            if spec.n_folds == 1:
+                _, es = _holdout(rest, spec.early_stop_size, groups, y, ids, rs)
+                folds.append(np.isin(rest, es).astype(int).tolist())
+            else:
+                folds.append(_fold_ids(rest, spec.n_folds, groups, y, ids, rs).tolist())
+        sp["folds"] = folds
+        splits.append(sp)
+    return Plan(spec, n, data_sha256, splits)
+
+
+__all__ = ["Plan", "PlanSpec", "make_plan"]

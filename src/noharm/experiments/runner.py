@@ -1,0 +1,225 @@
+"""The one runner (DESIGN §8): every study's (model spec x outer split [x part]) tasks,
+with the results store (resume), local processes or Dask, and progress callbacks.
+
+A task is seeded on its own (seeds come from the plan), so results depend neither on
+``n_jobs`` nor on the backend.  With a store, every task is written as it ends and the
+results are always read back from the store, so a resumed study equals an
+uninterrupted one to the byte.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_positive_int
+from ..datasets import Cohort
+from ..errors import ConfigError
+from ..training import set_threads
+from .backends import BACKENDS, execute
+from .plan import Plan, make_plan
+from .store import ResultsStore, TaskOutput, fingerprint
+from .study import ModelSpec, Study, StudyData
+
+OnTask = Callable[[int, int, "str | None"], None]
+
+
+@dataclass
+class RunOptions:
+    """Where and how tasks run; never part of the results' identity."""
+
+    n_jobs: int = 1
+    backend: str = "joblib"
+    scheduler: str | None = None
+    n_threads: int = 1
+
+    def validate(self) -> "RunOptions":
+        check_positive_int(self.n_jobs, name="n_jobs")
+        check_positive_int(self.n_threads, name="n_threads")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose joblib or dask.")
+        if self.backend == "dask" and not self.scheduler:
+            raise ConfigError("backend 'dask' needs a scheduler address (e.g. "
+                              "tcp://127.0.0.1:8786) of a running Dask scheduler.")
+        if self.backend != "dask" and self.scheduler:
+            raise ConfigError("a scheduler address belongs to backend 'dask'.")
+        return self
+
+
+@dataclass
+class StudyResult:
+    """What a study produced: tidy results, its summary and Markdown, the plan."""
+
+    study: str
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    text: str
+    plan: Plan
+    identity: dict
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def data_sha256(cohort: Cohort) -> str:
+    """sha256 of what a study reads of a cohort (features, names, target, groups, ids)."""
+    ids = () if cohort.split_by is None else (cohort.split_by.to_numpy(),)
+    return fingerprint(cohort.X.to_numpy(), cohort.X.columns.to_numpy(), cohort.y.to_numpy(),
+                       cohort.groups.astype(str).to_numpy(), cohort.groups.columns.to_numpy(),
+                       *ids)
+
+
+def build_plan(study: Study, cohort: Cohort, data: StudyData | None = None) -> Plan:
+    """The study's split plan for this cohort."""
+    data = data if data is not None else study.prepare(cohort)
+    return make_plan(study.plan_spec(), data_sha256=data_sha256(cohort),
+                     **study.plan_inputs(data))
+
+
+def study_identity(study: Study, cohort: Cohort, plan: Plan) -> dict:
+    """What defines a study's results: study, options, plan and data (not where it runs)."""
+    return {"study": study.name, "options": study.options(), "plan": asdict(plan.spec),
+            "plan_sha256": plan.sha256, "cohort": cohort.name,
+            "data_sha256": plan.data_sha256}
+
+
+@dataclass(frozen=True)
+class _Task:
+    spec: ModelSpec
+    outer: int
+    chunk: int
+    runs: tuple[int, ...]            # indices into plan.runs(outer)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.spec.name, self.outer, self.chunk)
+
+
+def _tasks(study: Study, plan: Plan) -> list[_Task]:
+    n_runs = len(plan.runs(0))
+    size = max(1, study.members_per_task())
+    chunks = np.array_split(np.arange(n_runs), -(-n_runs // size))
+    out = []
+    for spec in study.model_specs():
+        for o in range(plan.spec.outer_splits):
+            parts = chunks if spec.batched else [np.arange(n_runs)]
+            out += [_Task(spec, o, c, tuple(int(i) for i in part))
+                    for c, part in enumerate(parts)]
+    return sorted(out, key=lambda t: (t.spec.cost, t.outer, t.chunk))
+
+
+def _work(spec: ModelSpec, outer: int, run_ids: tuple[int, ...], save_to: str | None, *,
+          study: Study, data: StudyData, plan: Plan, n_threads: int) -> TaskOutput:
+    """The only worker: fit one model spec on some runs of one outer split."""
+    t0 = time.perf_counter()
+    all_runs = plan.runs(outer)
+    runs = [all_runs[i] for i in run_ids]
+    try:
+        with set_threads(n_threads):
+            out = study.fit_predict(spec, data, plan, outer, runs, save_to)
+    except spec.skip_on as exc:
+        return TaskOutput({}, {}, time.perf_counter() - t0,
+                          f"split {outer}: {spec.name} skipped: {exc}")
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _merge(parts: list[TaskOutput]) -> TaskOutput:
+    """One output per (model, outer split) from its parts (arrays joined on the run axis)."""
+    if any(not p.arrays for p in parts):
+        return TaskOutput({}, {}, sum(p.seconds for p in parts),
+                          next((p.note for p in parts if p.note), None))
+    arrays = {k: np.concatenate([p.arrays[k] for p in parts]) if len(parts) > 1
+              else parts[0].arrays[k] for k in parts[0].arrays}
+    info: dict = {}
+    for p in parts:
+        for k, v in p.info.items():
+            info[k] = info.get(k, []) + list(v) if isinstance(v, list) else v
+    return TaskOutput(arrays, info, sum(p.seconds for p in parts),
+                      next((p.note for p in parts if p.note), None))
+
+
+def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *,
+              store: ResultsStore | None = None, model_dir: str | Path | None = None,
+              progress: Callable[[str], None] | None = None,
+              on_task: OnTask | None = None, plan: Plan | None = None) -> StudyResult:
+    """Run every task of ``study`` on ``cohort`` and evaluate the results.
+
+    Parameters
+    ----------
+    options : where tasks run (processes, Dask); results do not depend on it.
+    store : a :class:`~.store.ResultsStore` opened with :func:`study_identity`; finished
+        tasks are skipped and results are read back from it.
+    model_dir : save fitted models under ``model_dir/<model>/split<o>[-part<c>]``.
+    progress : receives one-line messages.
+    on_task : ``on_task(runs_done, runs_total, message)`` at the start and after each task.
+    plan : a plan made by :func:`build_plan` (made here when None).
+    """
+    opts = (options or RunOptions()).validate()
+    say = progress or (lambda s: None)
+    data = study.prepare(cohort)
+    plan = plan if plan is not None else build_plan(study, cohort, data)
+    tasks = _tasks(study, plan)
+    n_parts = {(t.spec.name, t.outer): 0 for t in tasks}
+    for t in tasks:
+        n_parts[(t.spec.name, t.outer)] += 1
+
+    def save_to(t: _Task) -> str | None:
+        if model_dir is None:
+            return None
+        part = f"-part{t.chunk}" if n_parts[(t.spec.name, t.outer)] > 1 else ""
+        return str(Path(model_dir) / t.spec.name / f"split{t.outer}{part}")
+
+    finished = store.finished() if store is not None else set()
+    todo = [t for t in tasks if t.key not in finished]
+    total = sum(len(t.runs) for t in tasks)
+    done = total - sum(len(t.runs) for t in todo)
+    if finished:
+        say(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} tasks already in the "
+            "results store")
+    where = opts.n_jobs if opts.backend == "joblib" else "dask"
+    say(f"{study.name}: {len(todo)} tasks on {where} worker(s)")
+    if on_task is not None:
+        on_task(done, total, None)
+    outs: dict[tuple[str, int, int], TaskOutput] = {}
+    args = [(t.spec, t.outer, t.runs, save_to(t)) for t in todo]
+    shared = dict(study=study, data=data, plan=plan, n_threads=opts.n_threads)
+    for j, out in execute(_work, args, shared, n_jobs=opts.n_jobs, backend=opts.backend,
+                          scheduler=opts.scheduler, n_threads=opts.n_threads):
+        t = todo[j]
+        if store is not None:
+            store.write_task(*t.key, out)
+        else:
+            outs[t.key] = out
+        done += len(t.runs)
+        if on_task is not None:
+            part = f" part {t.chunk}" if n_parts[(t.spec.name, t.outer)] > 1 else ""
+            on_task(done, total, f"{t.spec.name} split {t.outer}{part} in {out.seconds:.1f} s")
+    if store is not None:
+        outs = {t.key: store.read_task(*t.key) for t in tasks}
+    merged: dict[tuple[str, int], TaskOutput] = {}
+    for key in n_parts:
+        parts = [outs[(key[0], key[1], c)] for c in range(n_parts[key])]
+        merged[key] = _merge(parts)
+    notes, timings = [], {s.name: 0.0 for s in study.model_specs()}
+    for (model, _), out in sorted(merged.items(), key=lambda kv: kv[0][1]):
+        timings[model] += out.seconds
+        if out.note and out.note not in notes:
+            notes.append(out.note)
+            say(out.note)
+    if not any(o.arrays for o in merged.values()):
+        raise ConfigError("no model produced results; see the notes above.")
+    results = study.evaluate(data, plan, merged)
+    summary = study.summarize(results)
+    text = study.render(summary, results, cohort.name, plan)
+    return StudyResult(study.name, results, summary, text, plan,
+                       study_identity(study, cohort, plan), timings, notes,
+                       {k: o.info for k, o in merged.items() if o.info})
+
+
+__all__ = ["RunOptions", "StudyResult", "build_plan", "data_sha256", "run_study",
+           "study_identity"]

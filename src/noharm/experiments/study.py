@@ -1,0 +1,123 @@
+"""What a study declares (DESIGN §8): its plan, its model specs, how one model spec is
+fitted on some runs of one outer split, and how stored outputs become metrics and a
+summary.  A study never splits rows, stores results, runs tasks in parallel or prints:
+the plan (:mod:`.plan`) and the runner (:mod:`.runner`) do that for every study."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..datasets import Cohort
+from .plan import Plan, PlanSpec
+from .store import TaskOutput
+
+#: Columns of every study's tidy ``results.csv`` (one row per measurement).
+RESULT_COLUMNS = ["study", "model", "outer_split", "seed", "fold", "role", "subgroup",
+                  "metric", "value", "n"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a study.
+
+    Attributes
+    ----------
+    name : the name in tables and on the command line.
+    batched : its runs train together as batched ensembles of at most ``ensemble_size``
+        members (split into several tasks when there are more runs); otherwise one task
+        per outer split trains all its runs.
+    cost : tasks of lower cost run first (the slowest first keeps workers busy).
+    skip_on : errors that mean "cannot run on this split" (e.g. a subgroup missing from a
+        training fold for decoupled models): the task is stored with the reason instead
+        of failing the study.
+    """
+
+    name: str
+    batched: bool = True
+    cost: int = 0
+    skip_on: tuple[type[Exception], ...] = ()
+
+
+@dataclass
+class StudyData:
+    """The validated arrays a study's tasks share (sent to every worker once)."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    groups: np.ndarray                 # subgroup label per row
+    attributes: pd.DataFrame           # one column per group attribute
+    ids: np.ndarray | None = None      # rows sharing an id stay in one role
+    extra: dict = field(default_factory=dict)
+
+
+class Study(ABC):
+    """Base class of the four studies (personalization, fairness, mixed, debias)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+
+    # -- declarations --------------------------------------------------------------------
+    @abstractmethod
+    def plan_spec(self) -> PlanSpec:
+        """The split plan this study needs."""
+
+    @abstractmethod
+    def model_specs(self) -> list[ModelSpec]:
+        """The models to train, in table order."""
+
+    def options(self) -> dict:
+        """Everything that defines the study's results (its identity in the store)."""
+        d = asdict(self)   # type: ignore[call-overload]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def members_per_task(self) -> int:
+        """Runs of a batched model trained (and stored) together as one ensemble."""
+        return int(getattr(self, "ensemble_size", 25))
+
+    # -- data ----------------------------------------------------------------------------
+    def prepare(self, cohort: Cohort) -> StudyData:
+        """Check the cohort against the options and return the arrays tasks need."""
+        ids = None if cohort.split_by is None else cohort.split_by.to_numpy()
+        return StudyData(X=cohort.X, y=cohort.y.to_numpy(),
+                         groups=cohort.subgroups.to_numpy().astype(str),
+                         attributes=cohort.groups.astype(str).reset_index(drop=True), ids=ids)
+
+    def plan_inputs(self, data: StudyData) -> dict[str, Any]:
+        """Keyword arguments of :func:`~.plan.make_plan` beyond the spec."""
+        return {"groups": data.groups, "y": data.y, "ids": data.ids}
+
+    # -- work ----------------------------------------------------------------------------
+    @abstractmethod
+    def fit_predict(self, spec: ModelSpec, data: StudyData, plan: Plan, outer: int,
+                    runs: list[dict], save_to: str | None) -> TaskOutput:
+        """Fit ``spec`` on ``runs`` of outer split ``outer``; return its predictions
+        (arrays with a leading run axis when the spec is batched) and facts."""
+
+    @abstractmethod
+    def evaluate(self, data: StudyData, plan: Plan,
+                 outputs: dict[tuple[str, int], TaskOutput]) -> pd.DataFrame:
+        """Tidy results (:data:`RESULT_COLUMNS`) from the stored outputs."""
+
+    @abstractmethod
+    def summarize(self, results: pd.DataFrame) -> pd.DataFrame:
+        """The study's summary table (``summary.csv``)."""
+
+    @abstractmethod
+    def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
+               plan: Plan) -> str:
+        """Markdown for the terminal and ``summary.md``."""
+
+
+def tidy(rows: list[dict] | pd.DataFrame, study: str) -> pd.DataFrame:
+    """Rows in the shared results schema (missing columns filled, columns ordered)."""
+    df = pd.DataFrame(rows)
+    df["study"] = study
+    defaults = {"seed": 1, "fold": 0, "role": "test", "subgroup": "all", "n": np.nan,
+                "outer_split": 0}
+    for col, v in defaults.items():
+        df[col] = v if col not in df.columns else df[col].fillna(v)
+    return df[RESULT_COLUMNS].reset_index(drop=True)
