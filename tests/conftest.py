@@ -36,3 +36,25 @@ def toy():
     s = X[:, 1] + X[:, 2]
     y = (np.where(g == "a", -s, s) + 0.2 * rng.normal(size=n) > 0).astype(int)
     return pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]), pd.Series(y), pd.Series(g)
+
+
+@pytest.fixture
+def cli_main(monkeypatch, capsys):
+    """Run the console script's ``main`` in-process: ``(exit code, stdout, stderr)``
+    (usage errors become one line only through ``main``, as for a user)."""
+    from noharm.cli import main
+
+    def call(args):
+        monkeypatch.setattr("sys.argv", ["noharm", *map(str, args)])
+        code = main()
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return call
+
+
+def one_error_line(result) -> str:
+    """The single ``error:`` line of a ``cli_main`` result with exit code 2."""
+    code, _, err = result
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
+    return lines[0]

@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import noharm
 from noharm.cli import app
+from noharm.experiments import Plan
+
+from conftest import one_error_line
 
 runner = CliRunner()
 FAST = ["--seeds", "1", "--folds", "2", "--max-epochs", "5", "--patience", "2",
@@ -22,19 +26,26 @@ def _err(result) -> str:
     return lines[0]
 
 
-def test_run_synthetic_default_writes_outputs(tmp_path):
+def test_personalize_synthetic_default_writes_outputs(tmp_path):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run", "--n-samples", "200", "--output", str(out), *FAST])
+    res = runner.invoke(app, ["personalize", "--n-samples", "200", "--output", str(out),
+                              *FAST])
     assert res.exit_code == 0, res.output
     assert "old_female" in res.stdout and "gain conditional bias" in res.stdout
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "summary.md",
                                                "config.json", "splits.json", "models",
                                                "results.db"}
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["protocol"]["n_seeds"] == 1 and cfg["cohort"]["name"] == "synthetic"
+    assert cfg["options"]["n_seeds"] == 1 and cfg["cohort"] == "synthetic"
+    assert cfg["study"] == "personalization" and cfg["noharm_version"] == noharm.__version__
+    assert len(cfg["data_sha256"]) == 64 and cfg["plan_sha256"] == Plan.load(
+        out / "splits.json").sha256
+    assert cfg["command"].startswith("noharm") and cfg["date"].startswith("20")
     tidy = pd.read_csv(out / "results.csv")
-    assert {"model", "outer_split", "seed", "fold", "group", "n", "metric", "value"} <= set(tidy)
-    again = runner.invoke(app, ["run", "--n-samples", "200", "--output", str(out), *FAST])
+    assert list(tidy.columns) == ["study", "model", "outer_split", "seed", "fold", "role",
+                                  "subgroup", "metric", "value", "n"]
+    again = runner.invoke(app, ["personalize", "--n-samples", "200", "--output", str(out),
+                                *FAST])
     assert again.exit_code == 0 and "resuming: 4 of 4 tasks" in again.stderr
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), tidy)
 
@@ -47,7 +58,7 @@ def test_run_user_csv(tmp_path):
     df["outcome"] = (df["bp"] + (df["age"] > 60) > 0.5).astype(int)
     path = tmp_path / "my.csv"
     df.to_csv(path, index=False)
-    res = runner.invoke(app, ["run", "--data", str(path), "--target", "outcome",
+    res = runner.invoke(app, ["personalize", "--data", str(path), "--target", "outcome",
                               "--group", "age:60", "--group", "sex", "--models",
                               "generic,conditional-bias", *FAST])
     assert res.exit_code == 0, res.output
@@ -55,11 +66,11 @@ def test_run_user_csv(tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "--dataset", "nope"], "unknown dataset 'nope'"),
-    (["run", "--data", "/no/such.csv", "--target", "y", "--group", "g"], "does not exist"),
-    (["run", "--models", "generic,svm"], "unknown model 'svm'"),
-    (["run", "--training", "both"], "--training"),
-    (["run", "--target", "y"], "--data"),
+    (["personalize", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["personalize", "--data", "/no/such.csv", "--target", "y", "--group", "g"], "does not exist"),
+    (["personalize", "--models", "generic,svm"], "unknown model 'svm'"),
+    (["personalize", "--training", "both"], "training"),
+    (["personalize", "--target", "y"], "--data"),
     (["data", "show", "--dataset", "nope"], "unknown dataset"),
 ])
 def test_bad_inputs_one_line_exit_2(args, needle):
@@ -70,18 +81,18 @@ def test_bad_user_files(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"g": ["a", "b"] * 10, "x": np.arange(20.0),
                   "y": np.arange(20) % 3}).to_csv(path, index=False)
-    base = ["run", "--data", str(path), "--group", "g"]
+    base = ["personalize", "--data", str(path), "--group", "g"]
     assert "binary" in _err(runner.invoke(app, [*base, "--target", "y"]))
     assert "'outcome' does not exist" in _err(runner.invoke(app, [*base, "--target",
                                                                  "outcome"]))
-    missing = ["run", "--data", str(path), "--target", "y", "--group", "race"]
+    missing = ["personalize", "--data", str(path), "--target", "y", "--group", "race"]
     assert "group column 'race'" in _err(runner.invoke(app, missing))
 
 
 def test_heart_checksum_failure(tmp_path):
     bad = tmp_path / "processed.cleveland.data"
     bad.write_text("1,2,3\n")
-    msg = _err(runner.invoke(app, ["run", "--dataset", "heart", "--data-path", str(bad)]))
+    msg = _err(runner.invoke(app, ["personalize", "--dataset", "heart", "--data-path", str(bad)]))
     assert "checksum" in msg
 
 
@@ -114,7 +125,8 @@ def test_run_with_harm_guard_then_audit_from_dir(tmp_path):
     out, aud = tmp_path / "run", tmp_path / "audit"
     res = runner.invoke(app, ["run", "--n-samples", "200", "--models",
                               "generic,conditional-bias", "--harm-guard", "--output", str(out),
-                              *FAST])
+                              *FAST, "--folds", "3"])
+    assert "`noharm run` is now `noharm personalize`" in res.stderr
     assert res.exit_code == 0, res.output
     assert "harm guard (cond. bias)" in res.stdout
     assert (out / "models" / "conditional-bias" / "split0" / "model.safetensors").is_file()
@@ -144,7 +156,7 @@ def test_audit_bad_inputs(tmp_path):
 
 
 def test_usage_errors_are_one_line_too():
-    res = subprocess.run([sys.executable, "-m", "noharm.cli", "run", "--seeds", "abc"],
+    res = subprocess.run([sys.executable, "-m", "noharm.cli", "personalize", "--seeds", "abc"],
                          capture_output=True, text=True)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
@@ -154,16 +166,18 @@ def test_usage_errors_are_one_line_too():
 def test_debias_cli(tmp_path):
     out = tmp_path / "deb"
     res = runner.invoke(app, ["debias", "--n-samples", "400", "--protected", "sex",
-                              "--seeds", "1", "--methods", "pruning,reject_option,eq_odds",
-                              "--max-epochs", "10", "--hidden-layers", "2",
-                              "--hidden-units", "16", "--output", str(out), "--quiet"])
+                              "--outer-splits", "1", "--methods",
+                              "pruning,reject_option,eq_odds", "--max-epochs", "10",
+                              "--hidden-layers", "2", "--hidden-units", "16", "--output",
+                              str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     for m in ("original", "pruning", "reject_option", "eq_odds"):
         assert f"| {m} |" in res.stdout
-    assert {p.name for p in out.iterdir()} == {"debias.csv", "debias.md", "config.json",
-                                               "scatter.png"}
-    tidy = pd.read_csv(out / "debias.csv")
-    assert set(tidy["method"]) == {"original", "pruning", "reject_option", "eq_odds"}
+    assert {p.name for p in out.iterdir()} == {"results.db", "results.csv", "summary.csv",
+                                               "summary.md", "config.json", "splits.json"}
+    tidy = pd.read_csv(out / "results.csv")
+    assert set(tidy["model"]) == {"original", "pruning", "reject_option", "eq_odds"}
+    assert {"balanced_accuracy", "bias", "objective", "seconds"} <= set(tidy["metric"])
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -176,26 +190,43 @@ def test_debias_bad_inputs(args, needle):
     assert needle in _err(runner.invoke(app, ["debias", "--n-samples", "200", *args]))
 
 
-def test_run_fairgrad_comparison(tmp_path):
+def test_unknown_options_are_one_line(cli_main):
+    for args, needle in ((["debias", "--seeds", "2"], "No such option: --seeds"),
+                         (["fairness", "--outer-splits", "7", "--folds", "9"],
+                          "No such option: --folds"),
+                         (["fairness", "--harm-guard"], "No such option: --harm-guard"),
+                         (["fairness", "--ensemble-size", "3"], "--ensemble-size"),
+                         (["fairness", "--lr", "5"], "No such option: --lr"),
+                         (["personalize", "--sensitive", "age"], "No such option"),
+                         (["personalize", "--clusters", "site"], "No such option"),
+                         (["mixed", "--harm-guard"], "No such option: --harm-guard")):
+        assert needle in one_error_line(cli_main(args)), args
+
+
+def test_fairness_study(tmp_path):
     out = tmp_path / "fair"
-    res = runner.invoke(app, ["run", "--n-samples", "400", "--models", "generic,fairgrad",
-                              "--sensitive", "age,sex", "--seeds", "1", "--max-epochs", "5",
-                              "--hidden-layers", "2", "--hidden-units", "8", "--output",
-                              str(out), "--quiet"])
+    res = runner.invoke(app, ["fairness", "--n-samples", "400", "--sensitive", "age,sex",
+                              "--outer-splits", "2", "--max-epochs", "5", "--hidden-layers",
+                              "2", "--hidden-units", "8", "--output", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "| age | eod_gap |" in res.stdout and "reduction" in res.stdout
-    assert "seconds per epoch" in res.stdout
+    assert "seconds_per_epoch" in res.stdout
     tidy = pd.read_csv(out / "results.csv")
     assert {"eod_gap", "eqodds_gap", "accuracy", "auroc", "conflict_share"} <= set(tidy.metric)
+    assert set(tidy.outer_split) == {0, 1}
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--models", "generic,fairgrad", "--sensitive", "race"], "not a group attribute"),
-    (["--models", "decoupled,fairgrad"], "cannot run in the fairness comparison"),
-    (["--models", "generic,fairgrad", "--fairness-loss", "dp"], "--fairness-loss"),
-    (["--models", "generic,fairgrad", "--sensitive", "age,sex", "--fairness-weights", "1"],
-     "2 sensitive attributes"),
-    (["--sensitive", "age"], "add fairgrad"),
+    (["--sensitive", "race"], "not a group attribute"),
+    (["--models", "decoupled,fairgrad"], "unknown model 'decoupled' for the fairness study"),
+    (["--fairness-loss", "dp"], "fairness_loss"),
+    (["--sensitive", "age,sex", "--fairness-weights", "1"], "2 sensitive attributes"),
 ])
-def test_run_fairgrad_bad_inputs(args, needle):
-    assert needle in _err(runner.invoke(app, ["run", "--n-samples", "200", *args]))
+def test_fairness_bad_inputs(args, needle):
+    assert needle in _err(runner.invoke(app, ["fairness", "--n-samples", "200", *args]))
+
+
+def test_version():
+    res = subprocess.run([sys.executable, "-m", "noharm.cli", "--version"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == f"noharm {noharm.__version__}"

@@ -209,13 +209,13 @@ def test_missing_cohort_file_message(tmp_path, monkeypatch):
     monkeypatch.setenv("NOHARM_DATA_DIR", str(tmp_path))
     with pytest.raises(Exception, match="noharm data mimic3"):
         load_mimic3_mortality()
-    msg = _err(runner.invoke(app, ["run", "--dataset", "mimic3-mortality"]))
+    msg = _err(runner.invoke(app, ["personalize", "--dataset", "mimic3-mortality"]))
     assert "noharm data mimic3" in msg
 
 
 def test_protocol_runs_on_the_built_cohort(built):
     report, frame, _ = built
-    res = runner.invoke(app, ["run", "--dataset", "mimic3-mortality", "--data",
+    res = runner.invoke(app, ["personalize", "--dataset", "mimic3-mortality", "--data",
                               str(report.out), "--models", "generic,conditional-bias",
                               "--seeds", "1", "--folds", "2", "--max-epochs", "3",
                               "--hidden-layers", "2", "--hidden-units", "8", "--attr-layers",

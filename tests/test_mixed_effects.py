@@ -142,7 +142,7 @@ from typer.testing import CliRunner  # noqa: E402
 from noharm.cli import app  # noqa: E402
 
 runner = CliRunner()
-MEDL_FAST = ["--seeds", "1", "--max-epochs", "3", "--patience", "2", "--hidden-layers", "2",
+MEDL_FAST = ["--outer-splits", "1", "--max-epochs", "3", "--patience", "2", "--hidden-layers", "2",
              "--hidden-units", "8", "--unseen-share", "0.15"]
 
 
@@ -162,21 +162,30 @@ def site_csv(tmp_path_factory):
 
 
 def test_cli_medl_classification(site_csv, tmp_path):
-    res = runner.invoke(app, ["run", "--data", str(site_csv), "--target", "y", "--group",
+    res = runner.invoke(app, ["mixed", "--data", str(site_csv), "--target", "y", "--group",
                               "age:60:young,old", "--group", "sex", "--models",
                               "generic,medl,fair-medl", "--clusters", "site", "--sensitive",
                               "age,sex", "--output", str(tmp_path / "o"), *MEDL_FAST])
     assert res.exit_code == 0, res.output
     assert "auroc_seen" in res.stdout and "auroc_unseen" in res.stdout
-    assert "sd_tpr" in res.stdout and "improvement_pct" in res.stdout
+    assert "sd_tpr" in res.stdout and "improvement" in res.stdout
     tidy = pd.read_csv(tmp_path / "o" / "results.csv")
     assert set(tidy["model"]) == {"generic", "medl", "fair-medl"}
-    assert set(tidy.loc[tidy.metric == "sd_fpr", "attribute"]) == {"age", "sex"}
+    assert set(tidy.loc[tidy.metric == "sd_fpr", "subgroup"]) == {"age", "sex"}
     assert "held out" in res.stderr
 
 
+def test_cli_medl_without_fair_medl(site_csv):
+    """The old `run --models generic,medl` trained, then crashed on the missing column."""
+    res = runner.invoke(app, ["mixed", "--data", str(site_csv), "--target", "y", "--group",
+                              "age:60", "--group", "sex", "--models", "generic,medl",
+                              "--clusters", "site", *MEDL_FAST])
+    assert res.exit_code == 0, res.output
+    assert "| all | auroc_seen |" in res.stdout and "improvement" not in res.stdout
+
+
 def test_cli_medl_regression(site_csv):
-    res = runner.invoke(app, ["run", "--data", str(site_csv), "--target", "los", "--task",
+    res = runner.invoke(app, ["mixed", "--data", str(site_csv), "--target", "los", "--task",
                               "regression", "--group", "age:60:young,old", "--group", "sex",
                               "--models", "generic,medl,fair-medl", "--clusters", "site",
                               *MEDL_FAST])
@@ -185,14 +194,13 @@ def test_cli_medl_regression(site_csv):
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--clusters", "hospital"], "--clusters 'hospital' is neither a column"),
-    (["--clusters", "site", "--sensitive", "race"], "--sensitive 'race' is not a group"),
-    (["--clusters", "site", "--task", "survival"], "--task"),
-    (["--clusters", "site", "--fairness-weights", "a,b"], "one number"),
-    ([], "needs --clusters"),
+    (["--clusters", "hospital"], "clusters 'hospital' is neither a column"),
+    (["--clusters", "site", "--sensitive", "race"], "'race' is not a group"),
+    (["--clusters", "site", "--task", "survival"], "task"),
+    (["--clusters", "site", "--fairness-weight", "a"], "--fairness-weight"),
 ])
 def test_cli_medl_bad_inputs(site_csv, extra, needle):
-    res = runner.invoke(app, ["run", "--data", str(site_csv), "--target", "y", "--group",
+    res = runner.invoke(app, ["mixed", "--data", str(site_csv), "--target", "y", "--group",
                               "age:60", "--group", "sex", "--models", "generic,medl", *extra,
                               *MEDL_FAST])
     assert res.exit_code == 2, res.output
@@ -200,6 +208,9 @@ def test_cli_medl_bad_inputs(site_csv, extra, needle):
     assert len(lines) == 1 and needle in lines[0], res.stderr
 
 
-def test_cli_clusters_without_medl_is_refused():
-    res = runner.invoke(app, ["run", "--clusters", "site"])
-    assert res.exit_code == 2 and "mixed-effects comparison" in res.stderr
+def test_cli_mixed_usage_errors(site_csv, cli_main):
+    from conftest import one_error_line
+    base = ["mixed", "--data", site_csv, "--target", "y", "--group", "age:60", "--group", "sex"]
+    assert "Missing option '--clusters'" in one_error_line(cli_main(base))
+    assert "No such option: --folds" in one_error_line(cli_main([*base, "--clusters", "site",
+                                                                 "--folds", "3"]))

@@ -160,6 +160,28 @@ def _markdown_tables(text: str) -> list[str]:
     return out
 
 
+def check_fingerprints(d: Path) -> str | None:
+    """The study of a noharm run directory, after checking that its split plan and output
+    files are those its config.json recorded (None for a directory of other outputs)."""
+    from ..experiments.plan import Plan
+    from ..experiments.rundir import file_sha256, read_config
+    cfg = read_config(d)
+    if cfg is None:
+        return None
+    if "plan_sha256" in cfg:
+        if not (d / "splits.json").is_file():
+            raise ConfigError(f"{d} lacks splits.json, which its config.json records; rerun "
+                              "the study into a new directory.")
+        if Plan.load(d / "splits.json").sha256 != cfg["plan_sha256"]:
+            raise ConfigError(f"{d}/splits.json is not the split plan its config.json "
+                              "records; rerun the study into a new directory.")
+    for name, sha in (cfg.get("outputs_sha256") or {}).items():
+        if not (d / name).is_file() or file_sha256(d / name) != sha:
+            raise ConfigError(f"{d}/{name} is not the file the {cfg.get('study')} study wrote "
+                              "(missing or changed since); rerun the study or restore it.")
+    return cfg.get("study")
+
+
 def render_report(directory: str | Path, title: str | None = None) -> str:
     """The HTML text of the report of ``directory``.
 
@@ -171,6 +193,7 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
     d = Path(directory)
     if not d.is_dir():
         raise ConfigError(f"{d} is not a directory; give the --output DIR of a noharm command.")
+    study = check_fingerprints(d)
     parts: list[str] = []
     used: set[str] = set()
     summary_file = d / "summary.csv"
@@ -197,6 +220,14 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             notes = [ln for ln in (d / "audit.md").read_text().splitlines()
                      if ln.strip() and not ln.startswith(("|", "#"))]
             parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    if study == "debias" and (d / "results.csv").is_file():
+        res = pd.read_csv(d / "results.csv")
+        deb = res.pivot_table(index=["model", "outer_split"], columns="metric",
+                              values="value").reset_index().rename(columns={"model": "method"})
+        parts.append("<h2>Debiasing</h2>")
+        parts += _markdown_tables((d / "summary.md").read_text())
+        used |= {"summary.md"}
+        parts.append(_file_img(lambda p: bias_scatter(deb, p), "bias vs balanced accuracy"))
     debias_file = d / "debias.csv"
     if debias_file.is_file():
         deb = pd.read_csv(debias_file)

@@ -191,9 +191,9 @@ class MixedStudy(Study):
         both = {"medl", "fair-medl"} <= set(self.models)
         return (f"## Generic vs MEDL vs fair MEDL on {cohort_name} ({self.task}, clusters "
                 f"{self.clusters}, {self.outer_splits} outer split(s)); mean ± sd over outer "
-                "splits; seen = test rows of training clusters, unseen = held-out clusters; "
-                "improvement = fair-MEDL against MEDL (paper = best reported by Nguyen et "
-                "al.)\n\n" + render_wide(
+                "splits; seen = test rows of training clusters, unseen = held-out clusters"
+                + ("; improvement = fair-MEDL against MEDL (paper = best reported by Nguyen "
+                   "et al.)" if both else "") + "\n\n" + render_wide(
                     summary, list(self.models), ci=False,
                     relative=("medl", "fair-medl", "improvement") if both else None,
                     extra={"paper": units} if both else None) + "\n")

@@ -1,0 +1,55 @@
+"""Options shared by several commands, defined once (type + flag + help)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._config import apply_config_file
+
+DatasetOpt = Annotated[Optional[str], typer.Option(
+    help="Built-in dataset: synthetic (default), heart, diabetes130 or mimic3-mortality.")]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    help="Your own CSV or Parquet file (with --target and --group), or the file of a "
+    "built-in --dataset (e.g. the mimic3-mortality Parquet).")]
+TargetOpt = Annotated[Optional[str], typer.Option(help="Target column of --data.")]
+GroupOpt = Annotated[Optional[list[str]], typer.Option(
+    help="Group attribute of --data: COL, COL:CUTS or COL:CUTS:LABELS (e.g. "
+    "age:60:young,old). Repeat for intersections.")]
+DataPathOpt = Annotated[Optional[Path], typer.Option(
+    help="Explicit file (or folder) of a built-in dataset.")]
+DropnaOpt = Annotated[bool, typer.Option(help="Drop rows of --data with missing values.")]
+DropGroupColumnsOpt = Annotated[bool, typer.Option(
+    help="Do not use the group columns of --data as features.")]
+NSamplesOpt = Annotated[int, typer.Option(help="Rows of the synthetic cohort.")]
+RandomStateOpt = Annotated[int, typer.Option(
+    help="Seed of the split plan (and of the synthetic cohort).")]
+OuterSplitsOpt = Annotated[int, typer.Option(help="Repeated outer splits (new test rows each).")]
+ModelsOpt = Annotated[str, typer.Option(help="Comma-separated models.")]
+SensitiveOpt = Annotated[Optional[str], typer.Option(
+    help="Comma-separated sensitive attributes (default: every group attribute).")]
+
+OutputOpt = Annotated[Optional[Path], typer.Option(
+    help="Directory for results.db (resumable), results.csv, summary.csv, summary.md, "
+    "config.json, splits.json, models/.")]
+ForceNewOpt = Annotated[bool, typer.Option(
+    help="Start afresh in --output: its noharm files are moved aside as NAME.old-<time>.")]
+JobsOpt = Annotated[Optional[int], typer.Option(
+    help="Worker processes, one torch thread each (default: the cores available); results "
+    "do not depend on it.")]
+BackendOpt = Annotated[str, typer.Option(help="joblib (local processes) or dask.")]
+SchedulerOpt = Annotated[Optional[str], typer.Option(
+    help="Address of a running Dask scheduler (with --backend dask).")]
+QuietOpt = Annotated[bool, typer.Option(help="No progress bar or messages on stderr.")]
+
+MaxEpochsOpt = Annotated[int, typer.Option(help="Most training epochs.")]
+PatienceOpt = Annotated[int, typer.Option(help="Early-stopping patience (epochs).")]
+HiddenLayersOpt = Annotated[int, typer.Option(help="Hidden layers of the network.")]
+HiddenUnitsOpt = Annotated[int, typer.Option(help="Units per hidden layer.")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Mini-batch size.")]
+
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", is_eager=True, callback=apply_config_file,
+    help="YAML file giving any of these options (the command line wins).")]
+PrintConfigOpt = Annotated[bool, typer.Option(help="Show the effective config as YAML and exit.")]

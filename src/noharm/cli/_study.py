@@ -1,0 +1,145 @@
+"""Run a study from a command: claim the output directory, open the store, show
+progress, print the Markdown and write every output file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from ..errors import ConfigError
+from ._data import DataSource
+
+
+def default_jobs() -> int:
+    """The cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def say_fn(quiet: bool) -> Callable[[str], None]:
+    return (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
+
+
+class Progress:
+    """Runs done / total with an ETA: a rich bar on a terminal, one plain line per
+    finished task otherwise (logs), nothing when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        self.quiet, self.console, self.bar, self.task = quiet, Console(stderr=True), None, None
+
+    def __call__(self, done: int, total: int, message: Optional[str]) -> None:
+        if self.quiet:
+            return
+        if not self.console.is_terminal:
+            if message:
+                self.console.print(f"[{done}/{total} runs] {message}", highlight=False,
+                                   markup=False)
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        if self.bar is None:
+            self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                TextColumn("{task.description}"), console=self.console)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total, completed=done)
+        self.bar.update(self.task, completed=done, description=message or "")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_command(study: Any, source: DataSource, *, output: Optional[Path], force_new: bool,
+                jobs: Optional[int], backend: str = "joblib", scheduler: Optional[str] = None,
+                quiet: bool = False, save_models: bool = True) -> Any:
+    """Load the cohort, run ``study`` (resuming from ``output``) and write its outputs.
+
+    Everything is checked (options, data, plan, output directory) before the first
+    message, so a bad input ends in one line."""
+    from contextlib import nullcontext
+
+    from ..experiments import RunOptions, build_plan, run_study, study_identity
+    from ..experiments.rundir import RunDirectory
+    from ..experiments.store import STORE_NAME, ResultsStore
+
+    options = RunOptions(n_jobs=default_jobs() if jobs is None else jobs, backend=backend,
+                         scheduler=scheduler).validate()
+    say = say_fn(quiet)
+    cohort = source.load()
+    plan = build_plan(study, cohort, study.prepare(cohort))
+    identity = study_identity(study, cohort, plan)
+    claim = (RunDirectory(output, study.name, force_new=force_new) if output is not None
+             else nullcontext())
+    with claim as rd:
+        store = ResultsStore(output / STORE_NAME, identity) if output is not None else None
+        _describe(cohort, plan, say, rd)
+        bar = Progress(quiet)
+        try:
+            if rd is not None:
+                rd.write_config(identity, {"data_source": source.to_dict(),
+                                           "cohort_meta": cohort.meta})
+                plan.save(output / "splits.json")
+            result = run_study(study, cohort, options, store=store, progress=say, on_task=bar,
+                               plan=plan, model_dir=(output / "models")
+                               if output is not None and save_models else None)
+        finally:
+            bar.close()
+            if store is not None:
+                store.close()
+        _print(result)
+        if rd is not None:
+            _write_outputs(rd, result, identity, source, cohort, save_models, say)
+    return result
+
+
+def _describe(cohort: Any, plan: Any, say: Callable[[str], None], rd: Any) -> None:
+    for moved in (rd.moved if rd is not None else []):
+        say(f"moved the old {moved.name.split('.old-')[0]} aside to {moved}")
+    say(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features, subgroups "
+        + ", ".join(f"{k} {v}" for k, v in cohort.subgroups.value_counts().items()))
+    for sp in plan.splits:
+        roles = ", ".join(f"{len(sp[r])} {r.replace('_', ' ')}" for r in
+                          ("train_part", "guard", "test", "unseen") if r in sp)
+        held = (f" (clusters held out: {', '.join(sp['unseen_clusters'])})"
+                if "unseen_clusters" in sp else "")
+        say(f"outer split {sp['outer_split']}: {roles} rows{held}")
+
+
+def _write_outputs(rd: Any, result: Any, identity: dict, source: DataSource, cohort: Any,
+                   save_models: bool, say: Callable[[str], None]) -> None:
+    from ..experiments.rundir import file_sha256, write_text
+    out = rd.path
+    write_text(out / "results.csv", result.results.to_csv(index=False))
+    write_text(out / "summary.csv", result.summary.to_csv(index=False))
+    write_text(out / "summary.md", result.text)
+    rd.write_config(identity, {"data_source": source.to_dict(), "cohort_meta": cohort.meta,
+                               "timings_s": result.timings, "notes": result.notes,
+                               "outputs_sha256": {n: file_sha256(out / n) for n in
+                                                  ("results.csv", "summary.csv")}})
+    say(f"wrote {out}/results.db, results.csv, summary.csv, summary.md, config.json, "
+        "splits.json" + (", models/" if save_models else ""))
+
+
+def _print(result: Any) -> None:
+    typer.echo(result.text)
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+
+
+def parse_list(text: Optional[str]) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip()) if text else ()
+
+
+def parse_floats(text: Optional[str], name: str) -> Optional[tuple[float, ...]]:
+    if not text:
+        return None
+    try:
+        return tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated numbers, got {text!r}.") from None

@@ -1,0 +1,67 @@
+"""``noharm fairness``: generic vs FairGrad over several sensitive attributes."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ._config import print_config
+from ._data import DataSource
+from ._errors import friendly
+from ._options import (BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
+                       DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
+                       HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
+                       OuterSplitsOpt, OutputOpt, PatienceOpt, QuietOpt, RandomStateOpt,
+                       SchedulerOpt, SensitiveOpt, TargetOpt)
+from ._study import parse_floats, parse_list, run_command
+
+EXAMPLES = """
+Examples:
+
+  noharm fairness --dataset diabetes130 --sensitive race,gender,age
+
+  noharm fairness --dataset heart --sensitive age,sex --fairness-loss eod
+"""
+
+
+@friendly
+def fairness(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    print_config_: Annotated[bool, typer.Option("--print-config", help="Show the effective "
+                                                "config as YAML and exit.")] = False,
+    dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
+    group: GroupOpt = None, data_path: DataPathOpt = None,
+    models: ModelsOpt = "generic,fairgrad", sensitive: SensitiveOpt = None,
+    fairness_loss: Annotated[str, typer.Option(help="eqodds, eod or spd.")] = "eqodds",
+    projection: Annotated[str, typer.Option(help="conflict or always.")] = "conflict",
+    fairness_weights: Annotated[Optional[str], typer.Option(
+        help="Weight per sensitive attribute, comma-separated.")] = None,
+    outer_splits: OuterSplitsOpt = 3, random_state: RandomStateOpt = 0,
+    max_epochs: MaxEpochsOpt = 200, patience: PatienceOpt = 20,
+    hidden_layers: HiddenLayersOpt = 6, hidden_units: HiddenUnitsOpt = 64,
+    n_samples: NSamplesOpt = 800, dropna: DropnaOpt = False,
+    drop_group_columns: DropGroupColumnsOpt = False,
+    jobs: JobsOpt = None, backend: BackendOpt = "joblib", scheduler: SchedulerOpt = None,
+    output: OutputOpt = None, force_new: ForceNewOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Fairness study (seed 002): generic vs FairGrad (gradient projection over several
+    sensitive attributes); per attribute the worst pairwise equal-opportunity and
+    equalized-odds gaps on test rows, accuracy, AUROC, seconds per epoch."""
+    if print_config_:
+        print_config(ctx)
+        return
+    from ..experiments import FairnessStudy
+    study = FairnessStudy(sensitive=parse_list(sensitive), models=parse_list(models),
+                          outer_splits=outer_splits, random_state=random_state,
+                          fairness_loss=fairness_loss, projection=projection,
+                          fairness_weights=parse_floats(fairness_weights,
+                                                        "--fairness-weights"),
+                          hidden_layers=hidden_layers, hidden_units=hidden_units,
+                          max_epochs=max_epochs, patience=patience)
+    source = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
+                        data_path=data_path, dropna=dropna,
+                        drop_group_columns=drop_group_columns, n_samples=n_samples,
+                        random_state=random_state)
+    run_command(study, source, output=output, force_new=force_new, jobs=jobs,
+                backend=backend, scheduler=scheduler, quiet=quiet)

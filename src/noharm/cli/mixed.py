@@ -1,0 +1,74 @@
+"""``noharm mixed``: generic vs MEDL vs fair MEDL on clustered data."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ._config import print_config
+from ._data import DataSource
+from ._errors import friendly
+from ._options import (BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
+                       DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
+                       HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
+                       OuterSplitsOpt, OutputOpt, PatienceOpt, QuietOpt, RandomStateOpt,
+                       SchedulerOpt, SensitiveOpt, TargetOpt)
+from ._study import parse_list, run_command
+
+EXAMPLES = """
+Examples:
+
+  noharm mixed --dataset diabetes130 --clusters admission_source_id --sensitive race,gender,age
+
+  noharm mixed --data sites.csv --target y --group age:60 --group sex --clusters site
+"""
+
+
+@friendly
+def mixed(
+    ctx: typer.Context,
+    clusters: Annotated[str, typer.Option(help="Cluster column of the data, or the prefix "
+                                          "of its one-hot columns (e.g. "
+                                          "admission_source_id).")],
+    config: ConfigOpt = None,
+    print_config_: Annotated[bool, typer.Option("--print-config", help="Show the effective "
+                                                "config as YAML and exit.")] = False,
+    dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
+    group: GroupOpt = None, data_path: DataPathOpt = None,
+    models: ModelsOpt = "generic,medl,fair-medl", sensitive: SensitiveOpt = None,
+    task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
+    unseen_share: Annotated[float, typer.Option(help="Share of rows in clusters held out as "
+                                                "unseen.")] = 0.1,
+    adversary_weight: Annotated[float, typer.Option(help="Weight of the cluster "
+                                                    "adversary.")] = 0.1,
+    kl_weight: Annotated[float, typer.Option(help="Weight of the random effects' KL "
+                                             "term.")] = 1e-3,
+    fairness_weight: Annotated[float, typer.Option(help="Weight of the fairness adversaries "
+                                                   "(fair-medl).")] = 1.0,
+    outer_splits: OuterSplitsOpt = 3, random_state: RandomStateOpt = 0,
+    max_epochs: MaxEpochsOpt = 200, patience: PatienceOpt = 20, batch_size: BatchSizeOpt = 64,
+    hidden_layers: HiddenLayersOpt = 3, hidden_units: HiddenUnitsOpt = 64,
+    n_samples: NSamplesOpt = 800, dropna: DropnaOpt = False,
+    drop_group_columns: DropGroupColumnsOpt = False,
+    jobs: JobsOpt = None, backend: BackendOpt = "joblib", scheduler: SchedulerOpt = None,
+    output: OutputOpt = None, force_new: ForceNewOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Mixed-effects study (seed 003): generic vs MEDL vs fair MEDL, on seen and unseen
+    clusters, with fairness per sensitive attribute."""
+    if print_config_:
+        print_config(ctx)
+        return
+    from ..experiments import MixedStudy
+    study = MixedStudy(clusters=clusters, sensitive=parse_list(sensitive),
+                       models=parse_list(models), task=task, outer_splits=outer_splits,
+                       random_state=random_state, unseen_share=unseen_share,
+                       hidden_layers=hidden_layers, hidden_units=hidden_units,
+                       batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+                       adversary_weight=adversary_weight, kl_weight=kl_weight,
+                       fairness_weight=fairness_weight)
+    source = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
+                        data_path=data_path, dropna=dropna,
+                        drop_group_columns=drop_group_columns, n_samples=n_samples,
+                        random_state=random_state, task=task)
+    run_command(study, source, output=output, force_new=force_new, jobs=jobs,
+                backend=backend, scheduler=scheduler, quiet=quiet, save_models=False)
