@@ -24,7 +24,7 @@ from torch import nn
 
 from .._validation import check_fraction, check_positive_int
 from ..errors import ConfigError
-from .optim import LAYOUT_WARNING, FlatParameters
+from .optim import LAYOUT_WARNING, FlatAdam, FlatParameters
 from .surgery import project
 
 LossFn = Callable[[torch.Tensor, Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
@@ -141,9 +141,9 @@ def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:
         owner._buffers[leaf] = value
 
 
-def _flatten(module: nn.Module, config: TrainConfig, opt: torch.optim.Adam | None,
+def _flatten(module: nn.Module, config: TrainConfig, opt: FlatAdam | None,
              keep: torch.Tensor | None, old: FlatParameters | None = None
-             ) -> tuple[FlatParameters, torch.optim.Adam]:
+             ) -> tuple[FlatParameters, FlatAdam]:
     """(Re)pack the trainable parameters; with ``keep``, first drop the other members.
 
     Adam's moments of the kept members carry over, so compaction does not change
@@ -151,8 +151,7 @@ def _flatten(module: nn.Module, config: TrainConfig, opt: torch.optim.Adam | Non
     """
     moments = None
     if keep is not None:
-        state = opt.state[old.flat]
-        moments = {k: (v[keep].clone() if v.dim() else v.clone()) for k, v in state.items()}
+        moments = {k: (v[keep] if v.dim() else v) for k, v in opt.state.items()}
         old.release()
         with torch.no_grad():
             for name, t in _named_tensors(module).items():
@@ -161,7 +160,7 @@ def _flatten(module: nn.Module, config: TrainConfig, opt: torch.optim.Adam | Non
     flat = FlatParameters(params, params[0].shape[0])
     new = flat.adam(config.lr, config.weight_decay)
     if moments is not None:
-        new.state[flat.flat] = moments
+        new.load_state(moments)
     return flat, new
 
 

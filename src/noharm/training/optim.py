@@ -63,9 +63,48 @@ class FlatParameters:
             p.grad = None
             p.data = p.data.clone()
 
-    def adam(self, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
-        """A fused Adam over the flat buffer (falls back to foreach where fused is missing)."""
-        try:
-            return torch.optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
-        except (RuntimeError, TypeError):  # pragma: no cover - older torch builds
-            return torch.optim.Adam([self.flat], lr=lr, weight_decay=weight_decay)
+    def adam(self, lr: float, weight_decay: float = 0.0) -> "FlatAdam":
+        """A fused Adam over the flat buffer."""
+        return FlatAdam(self.flat, lr, weight_decay)
+
+
+class FlatAdam:
+    """Adam (Kingma & Ba; torch's defaults: betas 0.9 / 0.999, eps 1e-8) on one flat
+    ``(E, P)`` parameter, through the same fused kernel ``torch.optim.Adam(fused=True)``
+    runs, so the updates are the same to the bit.
+
+    Building a ``torch.optim`` optimiser imports ``torch._dynamo`` on first use (about
+    2 s per process, i.e. per worker); this class calls the kernel directly and keeps
+    its moments in ``state`` (``exp_avg``, ``exp_avg_sq``, ``step``) so the loop can
+    drop stopped members' rows.  Where the kernel is missing it falls back to
+    ``torch.optim.Adam``.
+    """
+
+    BETAS = (0.9, 0.999)
+    EPS = 1e-8
+
+    def __init__(self, flat: torch.nn.Parameter, lr: float, weight_decay: float = 0.0):
+        self.flat, self.lr, self.weight_decay = flat, float(lr), float(weight_decay)
+        self.state = {"exp_avg": torch.zeros_like(flat.data),
+                      "exp_avg_sq": torch.zeros_like(flat.data),
+                      "step": torch.zeros((), dtype=torch.float32)}
+        self._fallback = None
+        if not hasattr(torch, "_fused_adam_"):  # pragma: no cover - unusual torch builds
+            self._fallback = torch.optim.Adam([flat], lr=lr, weight_decay=weight_decay)
+
+    def load_state(self, state: dict) -> None:
+        """Moments of another FlatAdam (e.g. the kept members' rows)."""
+        self.state = {k: v.clone() for k, v in state.items()}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if self._fallback is not None:  # pragma: no cover
+            self._fallback.step()
+            return
+        s = self.state
+        s["step"] += 1
+        torch._fused_adam_([self.flat.data], [self.flat.grad], [s["exp_avg"]],
+                           [s["exp_avg_sq"]], [], [s["step"]], lr=self.lr,
+                           beta1=self.BETAS[0], beta2=self.BETAS[1],
+                           weight_decay=self.weight_decay, eps=self.EPS, amsgrad=False,
+                           maximize=False)
