@@ -20,7 +20,7 @@ import numpy as np
 from noharm.audit import audit_models, explanation_costs
 from noharm.audit.run import torch_forward
 from noharm.datasets import load_heart
-from noharm.experiments import ProtocolConfig, run_protocol
+from noharm.experiments import PersonalizationStudy, RunOptions, run_study
 from noharm.models import GenericClassifier, NetClassifier
 from noharm.training import set_threads
 
@@ -28,11 +28,11 @@ from noharm.training import set_threads
 def heart_audit() -> None:
     cohort = load_heart()
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_protocol(cohort, ProtocolConfig(models=("generic", "conditional-bias"),
-                                                  n_jobs=2), model_dir=tmp)
+        res = run_study(PersonalizationStudy(models=("generic", "conditional-bias")), cohort,
+                        RunOptions(n_jobs=2), model_dir=tmp)
         h0 = NetClassifier.load(Path(tmp) / "generic" / "split0")
         hp = NetClassifier.load(Path(tmp) / "conditional-bias" / "split0")
-    test = np.asarray(res.splits[0]["test"])
+    test = res.plan.rows(0, "test")
     g = cohort.subgroups.to_numpy()[test]
     t0 = time.perf_counter()
     out = audit_models(h0, hp, cohort.X.iloc[test], cohort.y.iloc[test], sensitive_features=g)

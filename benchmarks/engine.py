@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from noharm.datasets import load_heart
-from noharm.experiments import ProtocolConfig, run_protocol
-from noharm.experiments.protocol import protocol_identity
+from noharm.experiments import (PersonalizationStudy, RunOptions, build_plan, run_study,
+                                study_identity)
 from noharm.experiments.store import ResultsStore
 
 MODELS = ("generic", "decoupled", "conditional-bias")
@@ -33,19 +33,19 @@ def main() -> None:
     from distributed import LocalCluster
 
     cohort = load_heart()
-    cfg = dict(models=MODELS)
-    base, t1 = timed(lambda: run_protocol(cohort, ProtocolConfig(n_jobs=1, **cfg)).results)
-    par, t2 = timed(lambda: run_protocol(cohort, ProtocolConfig(n_jobs=2, **cfg)).results)
+    study = PersonalizationStudy(models=MODELS)
+    base, t1 = timed(lambda: run_study(study, cohort, RunOptions(n_jobs=1)).results)
+    par, t2 = timed(lambda: run_study(study, cohort, RunOptions(n_jobs=2)).results)
     with tempfile.TemporaryDirectory() as tmp:
-        c = ProtocolConfig(n_jobs=1, **cfg)
-        with ResultsStore(Path(tmp) / "results.db", protocol_identity(cohort, c)) as st:
-            stored, ts = timed(lambda: run_protocol(cohort, c, store=st).results)
+        ident = study_identity(study, cohort, build_plan(study, cohort))
+        with ResultsStore(Path(tmp) / "results.db", ident) as st:
+            stored, ts = timed(lambda: run_study(study, cohort, store=st).results)
     cluster, tc = timed(lambda: LocalCluster(n_workers=2, threads_per_worker=1,
                                              processes=True, dashboard_address=None))
     with cluster:
-        c = ProtocolConfig(backend="dask", scheduler=cluster.scheduler_address, **cfg)
-        dask, td = timed(lambda: run_protocol(cohort, c).results)
-        dask2, td2 = timed(lambda: run_protocol(cohort, c).results)
+        c = RunOptions(backend="dask", scheduler=cluster.scheduler_address)
+        dask, td = timed(lambda: run_study(study, cohort, c).results)
+        dask2, td2 = timed(lambda: run_study(study, cohort, c).results)
     for name, other in (("jobs 2", par), ("store", stored), ("dask", dask), ("dask 2", dask2)):
         pd.testing.assert_frame_equal(base, other)
         print(f"{name}: results identical to --jobs 1")

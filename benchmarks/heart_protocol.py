@@ -17,8 +17,7 @@ import time
 import numpy as np
 
 from noharm.datasets import load_heart
-from noharm.experiments import ProtocolConfig, run_protocol, summarize
-from noharm.experiments.protocol import make_runs
+from noharm.experiments import PersonalizationStudy, RunOptions, run_study
 from noharm.models import GenericClassifier
 
 PAPER = {  # Table 1 of the seed paper, accuracy (%) per subgroup
@@ -40,21 +39,21 @@ def main() -> None:
     cohort = load_heart()
 
     t0 = time.perf_counter()
-    par = run_protocol(cohort, ProtocolConfig(models=MODELS, n_jobs=args.jobs,
-                                              outer_splits=args.outer_splits))
+    study = PersonalizationStudy(models=MODELS, outer_splits=args.outer_splits)
+    par = run_study(study, cohort, RunOptions(n_jobs=args.jobs))
     wall_par = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    seq = run_protocol(cohort, ProtocolConfig(models=MODELS, n_jobs=1,
-                                              outer_splits=args.outer_splits))
+    seq = run_study(study, cohort, RunOptions(n_jobs=1))
     wall_seq = time.perf_counter() - t0
     same = par.results.equals(seq.results)
 
     # batched ensemble vs 25 sequential single-member fits (generic model, same runs)
     g, y = cohort.subgroups.to_numpy(), cohort.y.to_numpy()
-    _, _, runs = make_runs(g, y, ProtocolConfig(), 0)
-    kw = dict(train_indices=[r["train"] for r in runs], val_indices=[r["val"] for r in runs],
-              seeds=[r["seed"] * 10 + r["fold"] for r in runs])
+    runs = seq.plan.runs(0)
+    kw = dict(train_indices=[r["train"] for r in runs],
+              val_indices=[r["early_stop"] for r in runs],
+              seeds=[r["model_seed"] for r in runs])
     t0 = time.perf_counter()
     GenericClassifier().fit_runs(cohort.X, y, sensitive_features=g, **kw)
     t_batched = time.perf_counter() - t0
@@ -74,7 +73,7 @@ def main() -> None:
     print(f"generic, 25 runs: batched ensemble {t_batched:.1f} s vs sequential single fits "
           f"{t_single:.1f} s -> {t_single / t_batched:.2f}x")
 
-    s = summarize(seq.results)
+    s = seq.summary
     print("\n| subgroup | n_test | " + " | ".join(f"{m} (ours)" for m in MODELS)
           + " | " + " | ".join(f"{m} (paper)" for m in MODELS) + " |")
     print("|---" * (2 + 2 * len(MODELS)) + "|")

@@ -114,16 +114,16 @@ def extract(args: argparse.Namespace) -> None:
 
 def protocol(args: argparse.Namespace) -> None:
     from noharm.datasets import make_synthetic
-    from noharm.experiments import ProtocolConfig, run_protocol, summarize
+    from noharm.experiments import PersonalizationStudy, RunOptions, run_study
     cohort = make_synthetic(n_samples=15_000, n_features=600, random_state=0)
-    cfg = ProtocolConfig(models=("generic", "decoupled", "conditional-bias"), n_jobs=args.jobs)
+    study = PersonalizationStudy(models=("generic", "decoupled", "conditional-bias"))
     t = time.perf_counter()
-    res = run_protocol(cohort, cfg, progress=print)
+    res = run_study(study, cohort, RunOptions(n_jobs=args.jobs), progress=print)
     wall = time.perf_counter() - t
     print(f"15,000 x 600 protocol (3 models x 25 runs, --jobs {args.jobs}): {wall:.1f} s "
           f"(target <= 300 s); per-model task seconds: "
           + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
-    s = summarize(res.results)
+    s = res.summary
     print(s[s.group == "all"][["model", "accuracy_mean", "auroc_mean"]].to_string(index=False))
 
 

@@ -93,6 +93,7 @@ def run_command(study: Any, source: DataSource, *, output: Optional[Path], force
             if store is not None:
                 store.close()
         _print(result)
+        say("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
         if rd is not None:
             _write_outputs(rd, result, identity, source, cohort, save_models, say)
     return result

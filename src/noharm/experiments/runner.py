@@ -205,9 +205,8 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     for key in n_parts:
         parts = [outs[(key[0], key[1], c)] for c in range(n_parts[key])]
         merged[key] = _merge(parts)
-    notes, timings = [], {s.name: 0.0 for s in study.model_specs()}
+    notes: list[str] = []
     for (model, _), out in sorted(merged.items(), key=lambda kv: kv[0][1]):
-        timings[model] += out.seconds
         if out.note and out.note not in notes:
             notes.append(out.note)
             say(out.note)
@@ -217,7 +216,7 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     summary = study.summarize(results)
     text = study.render(summary, results, cohort.name, plan)
     return StudyResult(study.name, results, summary, text, plan,
-                       study_identity(study, cohort, plan), timings, notes,
+                       study_identity(study, cohort, plan), study.timings(merged), notes,
                        {k: o.info for k, o in merged.items() if o.info})
 
 

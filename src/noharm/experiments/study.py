@@ -97,6 +97,15 @@ class Study(ABC):
         """Fit ``spec`` on ``runs`` of outer split ``outer``; return its predictions
         (arrays with a leading run axis when the spec is batched) and facts."""
 
+    def timings(self, outputs: dict[tuple[str, int], TaskOutput]) -> dict[str, float]:
+        """Seconds per model, summed over outer splits.  Timings never enter
+        ``results.csv`` or the summary (they differ run to run, and a resumed study must
+        equal an uninterrupted one to the byte); they go to config.json and stderr."""
+        out: dict[str, float] = {}
+        for (model, _), o in outputs.items():
+            out[f"{model} (s)"] = out.get(f"{model} (s)", 0.0) + o.seconds
+        return out
+
     @abstractmethod
     def evaluate(self, data: StudyData, plan: Plan,
                  outputs: dict[tuple[str, int], TaskOutput]) -> pd.DataFrame:

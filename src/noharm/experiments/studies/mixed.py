@@ -150,8 +150,8 @@ class MixedStudy(Study):
             p = out.arrays["pred"][0]
             test, unseen = plan.rows(outer, "test"), plan.rows(outer, "unseen")
             base = {"model": model, "outer_split": outer}
-            rows += [{**base, "metric": m, "role": "train", "value": v} for m, v in
-                     (("seconds", out.seconds), ("epochs", out.info["epochs"][0]))]
+            rows.append({**base, "metric": "epochs", "role": "train",
+                         "value": out.info["epochs"][0]})
             if self.regression:
                 for role, r in (("test", test), ("unseen", unseen)):
                     if len(r):
