@@ -58,3 +58,29 @@ def one_error_line(result) -> str:
     lines = [ln for ln in err.strip().splitlines() if ln]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def site_csv(tmp_path_factory):
+    """900 rows in 6 sites with a site shift: binary ``y`` and length of stay ``los``."""
+    rng = np.random.default_rng(3)
+    n = 900
+    df = pd.DataFrame({"site": rng.choice(list("ABCDEF"), n), "age": rng.integers(20, 90, n),
+                       "sex": rng.choice(["F", "M"], n), "x1": rng.normal(size=n),
+                       "x2": rng.normal(size=n)})
+    shift = df["site"].map(dict(zip("ABCDEF", [0, 0.5, -0.5, 1, -1, 0.2])))
+    df["los"] = 3 + df["x1"] + shift + 0.01 * df["age"] + rng.normal(0, 0.3, n)
+    df["y"] = (df["x1"] + df["x2"] + shift + rng.normal(0, 0.5, n) > 0).astype(int)
+    path = tmp_path_factory.mktemp("sites") / "sites.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def store_tasks(db) -> int:
+    """Finished tasks in a results store (0 while it does not exist yet)."""
+    import sqlite3
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+    except sqlite3.Error:
+        return 0

@@ -146,21 +146,6 @@ MEDL_FAST = ["--outer-splits", "1", "--max-epochs", "3", "--patience", "2", "--h
              "--hidden-units", "8", "--unseen-share", "0.15"]
 
 
-@pytest.fixture(scope="module")
-def site_csv(tmp_path_factory):
-    rng = np.random.default_rng(3)
-    n = 900
-    df = pd.DataFrame({"site": rng.choice(list("ABCDEF"), n), "age": rng.integers(20, 90, n),
-                       "sex": rng.choice(["F", "M"], n), "x1": rng.normal(size=n),
-                       "x2": rng.normal(size=n)})
-    shift = df["site"].map(dict(zip("ABCDEF", [0, 0.5, -0.5, 1, -1, 0.2])))
-    df["los"] = 3 + df["x1"] + shift + 0.01 * df["age"] + rng.normal(0, 0.3, n)
-    df["y"] = (df["x1"] + df["x2"] + shift + rng.normal(0, 0.5, n) > 0).astype(int)
-    path = tmp_path_factory.mktemp("medl") / "sites.csv"
-    df.to_csv(path, index=False)
-    return path
-
-
 def test_cli_medl_classification(site_csv, tmp_path):
     res = runner.invoke(app, ["mixed", "--data", str(site_csv), "--target", "y", "--group",
                               "age:60:young,old", "--group", "sex", "--models",

@@ -4,8 +4,7 @@ import pytest
 
 from noharm.datasets import make_synthetic
 from noharm.errors import ConfigError, GroupError
-from noharm.experiments import (PersonalizationStudy, PlanSpec, RunOptions, make_plan,
-                                run_study)
+from noharm.experiments import PersonalizationStudy, RunOptions, run_study
 from noharm.experiments.metrics import group_metrics
 from noharm.experiments.studies.personalization import _guarded
 from noharm.report import markdown_report

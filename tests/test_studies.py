@@ -3,7 +3,6 @@ fingerprints."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import one_error_line
+from conftest import store_tasks
 from noharm.cli import app
 from noharm.datasets import make_synthetic
 from noharm.experiments import (DebiasStudy, FairnessStudy, MixedStudy, PersonalizationStudy,
@@ -35,52 +34,30 @@ STUDY_ARGS = {
 SAME_FILES = ("results.csv", "summary.csv", "summary.md", "splits.json")
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory):
-    rng = np.random.default_rng(3)
-    n = 900
-    df = pd.DataFrame({"site": rng.choice(list("ABCDEF"), n), "age": rng.integers(20, 90, n),
-                       "sex": rng.choice(["F", "M"], n), "x1": rng.normal(size=n),
-                       "x2": rng.normal(size=n)})
-    shift = df["site"].map(dict(zip("ABCDEF", [0, 0.5, -0.5, 1, -1, 0.2])))
-    df["y"] = (df["x1"] + df["x2"] + shift + rng.normal(0, 0.5, n) > 0).astype(int)
-    path = tmp_path_factory.mktemp("sites") / "sites.csv"
-    df.to_csv(path, index=False)
-    return path
-
-
-def _args(study, sites):
+def _args(study, site_csv):
     args = list(STUDY_ARGS[study])
     if study == "mixed":
-        args += ["--data", str(sites), "--target", "y", "--group", "age:60", "--group", "sex"]
+        args += ["--data", str(site_csv), "--target", "y", "--group", "age:60", "--group", "sex"]
     return args
 
 
-def _tasks(db):
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.parametrize("study", ["fairness", "mixed", "debias"])
-def test_every_study_resumes_after_kill_byte_identical(study, sites, tmp_path):
+def test_every_study_resumes_after_kill_byte_identical(study, site_csv, tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
-    args = _args(study, sites)
+    args = _args(study, site_csv)
     res = runner.invoke(app, [*args, "--output", str(full), "--quiet", "--jobs", "1"])
     assert res.exit_code == 0, res.output
-    total = _tasks(full / "results.db")
+    total = store_tasks(full / "results.db")
     assert total >= 3
     proc = subprocess.Popen([sys.executable, "-m", "noharm.cli", *args, "--output",
                              str(killed), "--quiet", "--jobs", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while _tasks(killed / "results.db") < 1 and time.time() < deadline:
+    while store_tasks(killed / "results.db") < 1 and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = _tasks(killed / "results.db")
+    done = store_tasks(killed / "results.db")
     assert 1 <= done < total, f"not killed part-way ({done} of {total} tasks)"
     resumed = runner.invoke(app, [*args, "--output", str(killed), "--jobs", "2"])
     assert resumed.exit_code == 0, resumed.output

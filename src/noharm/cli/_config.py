@@ -36,7 +36,8 @@ def apply_config_file(ctx: typer.Context, param: Any, value: Optional[Path]) -> 
     return value
 
 
-def print_config(ctx: typer.Context) -> None:
+def show_config(ctx: typer.Context) -> None:
+    """``--print-config``: the effective options as YAML."""
     import yaml
     shown = {k.replace("_", "-"): (str(v) if isinstance(v, Path) else
                                    list(v) if isinstance(v, tuple) else v)

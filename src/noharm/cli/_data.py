@@ -31,6 +31,13 @@ class DataSource:
         return d
 
     @classmethod
+    def pick(cls, options: dict) -> "DataSource":
+        """The data options among a command's parameters (``locals()``)."""
+        known = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
+        known["group"] = list(known.get("group") or [])
+        return cls(**known)
+
+    @classmethod
     def from_dict(cls, d: dict) -> "DataSource":
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         for k in ("data", "data_path"):

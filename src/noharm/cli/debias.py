@@ -5,13 +5,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._config import print_config
+from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
 from ._options import (BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt, DropnaOpt,
                        ForceNewOpt, GroupOpt, HiddenLayersOpt, HiddenUnitsOpt, JobsOpt,
                        MaxEpochsOpt, NSamplesOpt, OuterSplitsOpt, OutputOpt, PatienceOpt,
-                       QuietOpt, RandomStateOpt, SchedulerOpt, TargetOpt)
+                       PrintConfigOpt, QuietOpt, RandomStateOpt, SchedulerOpt, TargetOpt)
 from ._study import parse_list, run_command
 
 EXAMPLES = """
@@ -27,8 +27,7 @@ Examples:
 def debias(
     ctx: typer.Context,
     config: ConfigOpt = None,
-    print_config_: Annotated[bool, typer.Option("--print-config", help="Show the effective "
-                                                "config as YAML and exit.")] = False,
+    print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
     protected: Annotated[str, typer.Option(help="Protected attribute (a group column).")] = "sex",
@@ -55,8 +54,8 @@ def debias(
 ) -> None:
     """Debias study (seed 004): a standard network per outer split, every method fitted on
     the guard rows, balanced accuracy, bias and time on the test rows."""
-    if print_config_:
-        print_config(ctx)
+    if print_config:
+        show_config(ctx)
         return
     from ..experiments import DebiasStudy
     from ..experiments.studies.debias import METHODS
@@ -65,8 +64,6 @@ def debias(
                         random_state=random_state, objective=objective, rho=rho, eps=eps,
                         hidden_layers=hidden_layers, hidden_units=hidden_units,
                         max_epochs=max_epochs, patience=patience)
-    source = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
-                        data_path=data_path, dropna=dropna, n_samples=n_samples,
-                        random_state=random_state)
+    source = DataSource.pick(locals())
     run_command(study, source, output=output, force_new=force_new, jobs=jobs,
                 backend=backend, scheduler=scheduler, quiet=quiet, save_models=False)

@@ -5,14 +5,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._config import print_config
+from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
 from ._options import (BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
                        HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
-                       OuterSplitsOpt, OutputOpt, PatienceOpt, QuietOpt, RandomStateOpt,
-                       SchedulerOpt, SensitiveOpt, TargetOpt)
+                       OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
+                       RandomStateOpt, SchedulerOpt, SensitiveOpt, TargetOpt)
 from ._study import parse_floats, parse_list, run_command
 
 EXAMPLES = """
@@ -28,8 +28,7 @@ Examples:
 def fairness(
     ctx: typer.Context,
     config: ConfigOpt = None,
-    print_config_: Annotated[bool, typer.Option("--print-config", help="Show the effective "
-                                                "config as YAML and exit.")] = False,
+    print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
     models: ModelsOpt = "generic,fairgrad", sensitive: SensitiveOpt = None,
@@ -48,8 +47,8 @@ def fairness(
     """Fairness study (seed 002): generic vs FairGrad (gradient projection over several
     sensitive attributes); per attribute the worst pairwise equal-opportunity and
     equalized-odds gaps on test rows, accuracy, AUROC, seconds per epoch."""
-    if print_config_:
-        print_config(ctx)
+    if print_config:
+        show_config(ctx)
         return
     from ..experiments import FairnessStudy
     study = FairnessStudy(sensitive=parse_list(sensitive), models=parse_list(models),
@@ -59,9 +58,6 @@ def fairness(
                                                         "--fairness-weights"),
                           hidden_layers=hidden_layers, hidden_units=hidden_units,
                           max_epochs=max_epochs, patience=patience)
-    source = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
-                        data_path=data_path, dropna=dropna,
-                        drop_group_columns=drop_group_columns, n_samples=n_samples,
-                        random_state=random_state)
+    source = DataSource.pick(locals())
     run_command(study, source, output=output, force_new=force_new, jobs=jobs,
                 backend=backend, scheduler=scheduler, quiet=quiet)

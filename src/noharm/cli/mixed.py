@@ -5,14 +5,14 @@ from typing import Annotated
 
 import typer
 
-from ._config import print_config
+from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
 from ._options import (BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
                        HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
-                       OuterSplitsOpt, OutputOpt, PatienceOpt, QuietOpt, RandomStateOpt,
-                       SchedulerOpt, SensitiveOpt, TargetOpt)
+                       OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
+                       RandomStateOpt, SchedulerOpt, SensitiveOpt, TargetOpt)
 from ._study import parse_list, run_command
 
 EXAMPLES = """
@@ -31,8 +31,7 @@ def mixed(
                                           "of its one-hot columns (e.g. "
                                           "admission_source_id).")],
     config: ConfigOpt = None,
-    print_config_: Annotated[bool, typer.Option("--print-config", help="Show the effective "
-                                                "config as YAML and exit.")] = False,
+    print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
     models: ModelsOpt = "generic,medl,fair-medl", sensitive: SensitiveOpt = None,
@@ -55,8 +54,8 @@ def mixed(
 ) -> None:
     """Mixed-effects study (seed 003): generic vs MEDL vs fair MEDL, on seen and unseen
     clusters, with fairness per sensitive attribute."""
-    if print_config_:
-        print_config(ctx)
+    if print_config:
+        show_config(ctx)
         return
     from ..experiments import MixedStudy
     study = MixedStudy(clusters=clusters, sensitive=parse_list(sensitive),
@@ -66,9 +65,6 @@ def mixed(
                        batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                        adversary_weight=adversary_weight, kl_weight=kl_weight,
                        fairness_weight=fairness_weight)
-    source = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
-                        data_path=data_path, dropna=dropna,
-                        drop_group_columns=drop_group_columns, n_samples=n_samples,
-                        random_state=random_state, task=task)
+    source = DataSource.pick(locals())
     run_command(study, source, output=output, force_new=force_new, jobs=jobs,
                 backend=backend, scheduler=scheduler, quiet=quiet, save_models=False)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ._config import print_config
+from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
 from ._options import (BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
@@ -30,8 +30,7 @@ Examples:
 def personalize(
     ctx: typer.Context,
     config: ConfigOpt = None,
-    print_config_: Annotated[bool, typer.Option("--print-config", help="Show the effective "
-                                                "config as YAML and exit.")] = False,
+    print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
     models: ModelsOpt = "generic,decoupled,conditional-bias,logreg",
@@ -66,8 +65,8 @@ def personalize(
     With --output, every finished task is stored in DIR/results.db at once; running the
     same command again resumes where it stopped.
     """
-    if print_config_:
-        print_config(ctx)
+    if print_config:
+        show_config(ctx)
         return
     from ..experiments import PersonalizationStudy
     study = PersonalizationStudy(
@@ -76,9 +75,6 @@ def personalize(
         hidden_units=hidden_units, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
         patience=patience, attr_layers=attr_layers, n_bias=bias_layers, training=training,
         ensemble_size=ensemble_size, harm_guard=harm_guard, guard_alpha=guard_alpha)
-    source = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
-                        data_path=data_path, dropna=dropna,
-                        drop_group_columns=drop_group_columns, n_samples=n_samples,
-                        random_state=random_state)
+    source = DataSource.pick(locals())
     run_command(study, source, output=output, force_new=force_new, jobs=jobs,
                 backend=backend, scheduler=scheduler, quiet=quiet)
