@@ -217,10 +217,16 @@ def test_audit_refuses_reshuffled_data(saved_run):
 
 def test_audit_refuses_stale_models_and_tampered_plan(saved_run):
     _, out, args = saved_run
+    res = runner.invoke(app, ["audit", "--from", str(out), "--personalized", "decoupled",
+                              "--no-explain", "--n-boot", "20", "--output", str(out)])
+    assert res.exit_code == 0, res.output                   # an audit beside its run
+    again = runner.invoke(app, args)                        # the run still resumes
+    assert again.exit_code == 0, again.output
     other = [a if a != "generic,decoupled" else "generic,conditional-bias" for a in args]
     res = runner.invoke(app, [*other, "--attr-layers", "2", "--force-new"])
     assert res.exit_code == 0, res.output
     assert list(out.glob("models.old-*/decoupled"))               # moved aside, not deleted
+    assert list(out.glob("audit.csv.old-*")) and not (out / "audit.csv").exists()
     msg = _err(runner.invoke(app, ["audit", "--from", str(out), "--personalized",
                                    "decoupled", "--no-explain"]))
     assert "no decoupled model" in msg

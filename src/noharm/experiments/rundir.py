@@ -3,7 +3,7 @@
 * A directory holding files noharm did not write is refused, naming them (nothing of
   the user's is ever touched); so is one holding another study's results, unless
   ``force_new``, which moves every noharm file aside (``NAME.old-<time>``, never
-  deleted), ``models/`` included.
+  deleted), ``models/`` and files derived from them (report, audit) included.
 * A lock file refuses a second concurrent run into the same directory; the lock of a
   process that no longer runs is taken over.
 * ``config.json`` records the study, its identity (options, plan and data sha256), the
@@ -26,7 +26,8 @@ from ..errors import ConfigError, NoharmError
 
 OUTPUTS = ("results.db", "results.csv", "summary.csv", "summary.md", "config.json",
            "splits.json", "models")
-OTHERS = ("report.html",)          # written later by `noharm report`
+# written later into a run directory by `noharm report` and `noharm audit --output DIR`
+DERIVED = ("report.html", "audit.csv", "audit.md", "forest.png", "reliability.json")
 LOCK = ".noharm.lock"
 
 
@@ -40,7 +41,7 @@ def _stamp() -> str:
 
 def _ours(name: str) -> bool:
     base = name.split(".old-")[0]
-    return name == LOCK or base in OUTPUTS or base in OTHERS
+    return name == LOCK or base in OUTPUTS or base in DERIVED
 
 
 def read_config(directory: Path) -> dict | None:
@@ -103,8 +104,9 @@ class RunDirectory:
             if "results.db" in present and "config.json" not in present:
                 return        # an interrupted run of an older layout: the store decides
             raise RunDirError(f"{self.path} holds {', '.join(present[:5])} that noharm did not "
-                              "write (no noharm config.json); choose another output directory "
-                              "(nothing was changed).")
+                              "write (its config.json does not name a noharm study; an older "
+                              "noharm or another program wrote them); choose another output "
+                              "directory (nothing was changed).")
         if cfg.get("study") != self.study and not self.force_new:
             raise RunDirError(f"{self.path} holds results of the {cfg.get('study')} study; "
                               "choose another output directory, or pass --force-new to move "
@@ -142,7 +144,7 @@ class RunDirectory:
 
     def _move_aside(self) -> None:
         stamp = _stamp()
-        for name in OUTPUTS:
+        for name in OUTPUTS + DERIVED:
             src = self.path / name
             if not src.exists():
                 continue
