@@ -84,3 +84,12 @@ def store_tasks(db) -> int:
             return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def runner_error(result) -> str:
+    """The single ``error:`` line of a CliRunner result with exit code 2."""
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]

@@ -11,19 +11,11 @@ import noharm
 from noharm.cli import app
 from noharm.experiments import Plan
 
-from conftest import one_error_line
+from conftest import one_error_line, runner_error as _err
 
 runner = CliRunner()
 FAST = ["--seeds", "1", "--folds", "2", "--max-epochs", "5", "--patience", "2",
         "--hidden-layers", "2", "--hidden-units", "8", "--attr-layers", "2"]
-
-
-def _err(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.stderr.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_personalize_synthetic_default_writes_outputs(tmp_path):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import store_tasks
+from conftest import store_tasks, runner_error as _err
 from noharm.cli import app
 from noharm.datasets import make_synthetic
 from noharm.errors import ConfigError
@@ -24,13 +24,6 @@ SMALL = ["personalize", "--n-samples", "300", "--models", "generic,conditional-b
          "--folds", "3", "--ensemble-size", "1", "--max-epochs", "12", "--patience", "4",
          "--hidden-layers", "2", "--hidden-units", "16", "--attr-layers", "2"]
 FAST = dict(hidden_layers=2, hidden_units=8, attr_layers=2, max_epochs=8, patience=3)
-
-
-def _err(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.stderr.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):

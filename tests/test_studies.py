@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import store_tasks
+from conftest import store_tasks, runner_error as _err
 from noharm.cli import app
 from noharm.datasets import make_synthetic
 from noharm.experiments import (DebiasStudy, FairnessStudy, MixedStudy, PersonalizationStudy,
@@ -100,13 +100,6 @@ def test_jobs_do_not_change_any_study(study, cohort):
 SMALL = ["personalize", "--n-samples", "200", "--models", "generic", "--seeds", "1",
          "--folds", "2", "--max-epochs", "3", "--hidden-layers", "2", "--hidden-units", "8",
          "--quiet"]
-
-
-def _err(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.stderr.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_foreign_files_are_refused_and_kept(tmp_path):

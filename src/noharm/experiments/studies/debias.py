@@ -182,7 +182,7 @@ class DebiasStudy(Study):
             return txt + (f" ± {0 if np.isnan(r['sd']) else r['sd']:.3f}" if sd else "")
         table = pd.DataFrame([{
             "method": m, "balanced accuracy": cell(m, "balanced_accuracy", ".3f"),
-            self.metric: cell(m, "bias", "+.3f"), f"|{self.metric}|": cell(m, "abs_bias",
+            self.metric: cell(m, "bias", "+.3f"), f"abs({self.metric})": cell(m, "abs_bias",
                                                                           ".3f", False),
             "objective": cell(m, "objective", ".3f", False),
             "constraint met (share of splits)": cell(m, "constraint_met", ".0%", False)}
