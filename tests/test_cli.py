@@ -14,7 +14,7 @@ from noharm.experiments import Plan
 from conftest import one_error_line, runner_error as _err
 
 runner = CliRunner()
-FAST = ["--seeds", "1", "--folds", "2", "--max-epochs", "5", "--patience", "2",
+FAST = ["--seeds", "1", "--folds", "3", "--max-epochs", "5", "--patience", "2",
         "--hidden-layers", "2", "--hidden-units", "8", "--attr-layers", "2"]
 
 
@@ -113,15 +113,18 @@ def test_audit_bounds_bad_inputs(args, needle):
     assert needle in _err(runner.invoke(app, ["audit", "bounds", *args]))
 
 
-def test_run_with_harm_guard_then_audit_from_dir(tmp_path):
+def test_run_with_the_guard_then_audit_from_dir(tmp_path):
     out, aud = tmp_path / "run", tmp_path / "audit"
     res = runner.invoke(app, ["run", "--n-samples", "200", "--models",
-                              "generic,conditional-bias", "--harm-guard", "--output", str(out),
+                              "generic,conditional-bias", "--output", str(out),
                               *FAST, "--folds", "3"])
     assert "`noharm run` is now `noharm personalize`" in res.stderr
     assert res.exit_code == 0, res.output
-    assert "harm guard (cond. bias)" in res.stdout
+    assert "| all | guarded |" in res.stdout and "deployed (outer splits)" in res.stdout
     assert (out / "models" / "conditional-bias" / "split0" / "model.safetensors").is_file()
+    from noharm.models import GuardedClassifier
+    g = GuardedClassifier.load(out / "models" / "guarded" / "split0")
+    assert set(g.routing_) == {"old_female", "old_male", "young_female", "young_male"}
     res = runner.invoke(app, ["audit", "--from", str(out), "--output", str(aud),
                               "--n-boot", "100", "--method", "saliency"])
     assert res.exit_code == 0, res.output
@@ -136,7 +139,7 @@ def test_run_with_harm_guard_then_audit_from_dir(tmp_path):
 
 
 def test_audit_trains_when_no_models_given(tmp_path):
-    res = runner.invoke(app, ["audit", "--n-samples", "200", "--seeds", "1", "--folds", "2",
+    res = runner.invoke(app, ["audit", "--n-samples", "200", "--seeds", "1", "--folds", "3",
                               "--n-boot", "50", "--no-explain", "--quiet"])
     assert res.exit_code == 0, res.output
     assert "zero_one" in res.stdout and "sufficiency" not in res.stdout

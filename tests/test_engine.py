@@ -56,7 +56,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
 def test_store_refuses_other_config_unless_force_new(tmp_path):
     out = tmp_path / "o"
     args = ["personalize", "--n-samples", "200", "--models", "generic", "--seeds", "1",
-            "--folds", "2", "--max-epochs", "4", "--patience", "2", "--hidden-layers", "2", "--hidden-units",
+            "--folds", "3", "--max-epochs", "4", "--patience", "2", "--hidden-layers", "2", "--hidden-units",
             "8", "--output", str(out), "--quiet"]
     assert runner.invoke(app, args).exit_code == 0
     msg = _err(runner.invoke(app, args + ["--max-epochs", "5"]))
@@ -77,7 +77,7 @@ def test_corrupt_store_is_reported_and_never_overwritten(tmp_path):
     junk = b"this is not a database" * 100
     (out / "results.db").write_bytes(junk)
     args = ["personalize", "--n-samples", "200", "--models", "generic", "--seeds", "1",
-            "--folds", "2", "--max-epochs", "3", "--output", str(out), "--quiet"]
+            "--folds", "3", "--max-epochs", "3", "--output", str(out), "--quiet"]
     msg = _err(runner.invoke(app, args))
     assert "corrupt" in msg and "results.db" in msg and "--force-new" in msg
     assert (out / "results.db").read_bytes() == junk
@@ -88,7 +88,7 @@ def test_corrupt_store_is_reported_and_never_overwritten(tmp_path):
 
 def test_store_python_api_identity(tmp_path):
     c = make_synthetic(n_samples=200)
-    study = PersonalizationStudy(models=("generic",), n_seeds=1, n_folds=2, **FAST)
+    study = PersonalizationStudy(models=("generic",), n_seeds=1, n_folds=3, **FAST)
     ident = study_identity(study, c, build_plan(study, c))
     with ResultsStore(tmp_path / "r.db", ident) as store:
         first = run_study(study, c, store=store).results
@@ -105,7 +105,7 @@ def test_dask_local_cluster_equals_sequential():
     distributed = pytest.importorskip("distributed")
     c = make_synthetic(n_samples=200)
     study = PersonalizationStudy(models=("generic", "conditional-bias", "logreg"), n_seeds=1,
-                                 n_folds=2, ensemble_size=1, **FAST)
+                                 n_folds=3, ensemble_size=1, **FAST)
     seq = run_study(study, c).results
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
@@ -120,7 +120,7 @@ def test_dask_bad_inputs(monkeypatch):
     c = make_synthetic(n_samples=200)
     with pytest.raises(ConfigError, match="needs a scheduler address"):
         RunOptions(backend="dask").validate()
-    study = PersonalizationStudy(models=("generic",), n_seeds=1, n_folds=2, **FAST)
+    study = PersonalizationStudy(models=("generic",), n_seeds=1, n_folds=3, **FAST)
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         run_study(study, c, RunOptions(backend="dask", scheduler="tcp://127.0.0.1:1"))
     assert "unknown backend 'spark'" in _err(runner.invoke(app, ["personalize", "--backend",
@@ -133,14 +133,14 @@ def test_dask_bad_inputs(monkeypatch):
 def test_yaml_config_and_print_config(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("dataset: heart\nmodels: [generic, conditional-bias]\nseeds: 2\n"
-                   "max-epochs: 7\ngroup: []\nharm_guard: true\n")
+                   "max-epochs: 7\ngroup: []\nguard: false\n")
     res = runner.invoke(app, ["personalize", "--config", str(cfg), "--seeds", "3",
                               "--print-config"])
     assert res.exit_code == 0, res.output
     shown = res.stdout
     assert "dataset: heart" in shown and "models: generic,conditional-bias" in shown
     assert "seeds: 3" in shown            # the command line wins over the file
-    assert "max-epochs: 7" in shown and "harm-guard: true" in shown
+    assert "max-epochs: 7" in shown and "guard: false" in shown
     assert "folds: 5" in shown            # untouched defaults are shown too
 
 
@@ -148,7 +148,7 @@ def test_yaml_config_and_print_config(tmp_path):
     ("seeds: 2\nepochs: 3\n", "unknown key 'epochs'"),
     ("seeds: five\n", "seeds must be an integer, got 'five'"),
     ("lr: [1, 2]\n", "lr must be a number"),
-    ("harm-guard: 1\n", "harm-guard must be true or false"),
+    ("guard: 1\n", "guard must be true or false"),
     ("- seeds\n", "must be a mapping"),
     ("seeds: [\n", "not valid YAML"),
 ])
@@ -185,9 +185,9 @@ NET = ["--max-epochs", "6", "--patience", "3", "--hidden-layers", "2", "--hidden
 def full_dir(tmp_path_factory):
     """A personalization study with an audit of its models beside it."""
     out = tmp_path_factory.mktemp("report")
-    for args in (["personalize", "--seeds", "1", "--folds", "2", "--attr-layers", "2",
+    for args in (["personalize", "--seeds", "1", "--folds", "3", "--attr-layers", "2",
                   "--models", "generic,decoupled,conditional-bias", *NET],
-                 ["audit", "--seeds", "1", "--folds", "2", "--no-explain", "--n-boot", "50",
+                 ["audit", "--seeds", "1", "--folds", "3", "--no-explain", "--n-boot", "50",
                   "--overwrite"]):
         res = runner.invoke(app, [*args, "--n-samples", "300", "--quiet", "--output",
                                   str(out)])
@@ -201,7 +201,8 @@ def test_report_writes_self_contained_html(full_dir, tmp_path):
     text = (full_dir / "report.html").read_text()
     assert text.count("<img") == 3 and text.count("data:image/png;base64,") == 3
     assert "http://" not in text and "https://" not in text and "<script" not in text
-    for heading in ("Personalization protocol", "Audit: benefit of personalization"):
+    for heading in ("Personalization study", "Audit: benefit of personalization",
+                    "Guard: deployed model per subgroup"):
         assert heading in text
     assert "cannot tell" in text or "helps" in text or "harms" in text
     deb = tmp_path / "deb"

@@ -217,7 +217,7 @@ def test_protocol_runs_on_the_built_cohort(built):
     report, frame, _ = built
     res = runner.invoke(app, ["personalize", "--dataset", "mimic3-mortality", "--data",
                               str(report.out), "--models", "generic,conditional-bias",
-                              "--seeds", "1", "--folds", "2", "--max-epochs", "3",
+                              "--seeds", "1", "--folds", "2", "--no-guard", "--max-epochs", "3",
                               "--hidden-layers", "2", "--hidden-units", "8", "--attr-layers",
                               "2", "--quiet"])
     assert res.exit_code == 0, res.output

@@ -6,8 +6,7 @@ from noharm.datasets import make_synthetic
 from noharm.errors import ConfigError, GroupError
 from noharm.experiments import PersonalizationStudy, RunOptions, run_study
 from noharm.experiments.metrics import group_metrics
-from noharm.experiments.studies.personalization import _guarded
-from noharm.report import markdown_report
+from noharm.experiments import SUMMARY_COLUMNS
 
 FAST = dict(hidden_layers=2, hidden_units=16, attr_layers=2, max_epochs=10, patience=3)
 
@@ -19,31 +18,41 @@ def run_protocol(cohort, study, **kw):
 def test_small_protocol_results_shape_and_summary():
     c = make_synthetic(n_samples=300)
     res = run_protocol(c, PersonalizationStudy(n_seeds=1, n_folds=3, outer_splits=2, **FAST))
-    r = res.results
-    assert set(r["model"]) == {"generic", "decoupled", "conditional-bias", "logreg"}
+    r = res.results[res.results["role"] == "test"]
+    assert set(r["model"]) == {"generic", "decoupled", "conditional-bias", "logreg", "hgb",
+                               "reference", "guarded"}
     assert set(r["metric"]) == {"accuracy", "auroc", "balanced_accuracy"}
     # one row per model x outer split x seed x fold x group x metric
-    assert len(r) == 4 * 2 * 1 * 3 * 5 * 3
+    assert len(r) == 7 * 2 * 1 * 3 * 5 * 3
     assert set(r.columns) == {"study", "model", "outer_split", "seed", "fold", "role",
                               "subgroup", "metric", "value", "n"}
     s = res.summary
-    assert len(s) == 4 * 5
-    gen = s[(s.model == "generic")]
-    assert gen["gain_mean"].isna().all()
-    cb = s[(s.model == "conditional-bias") & (s.group == "all")].iloc[0]
-    paired = (r[(r.model == "conditional-bias") & (r.subgroup == "all")
-                & (r.metric == "accuracy")].set_index(["outer_split", "seed", "fold"])["value"]
-              - r[(r.model == "generic") & (r.subgroup == "all") & (r.metric == "accuracy")]
-              .set_index(["outer_split", "seed", "fold"])["value"])
-    assert cb["gain_mean"] == pytest.approx(paired.mean())
-    assert not np.isnan(cb["gain_ci_low"])                # two outer splits give a CI
-    text = markdown_report(s)
-    assert "old_female" in text and "gain conditional bias" in text
+    assert list(s.columns) == SUMMARY_COLUMNS
+    assert len(s) == 7 * 5 * 3                        # subgroup x model x metric
+    ref = s[s.model == "reference"]
+    assert ref["gain"].isna().all() and (ref["verdict"] == "reference").all()
+    cb = s[(s.model == "conditional-bias") & (s.subgroup == "all")
+           & (s.metric == "accuracy")].iloc[0]
+    keys = ["outer_split", "seed", "fold"]
+    acc = r[(r.subgroup == "all") & (r.metric == "accuracy")]
+    paired = (acc[acc.model == "conditional-bias"].set_index(keys)["value"]
+              - acc[acc.model == "reference"].set_index(keys)["value"])
+    assert cb["gain"] == pytest.approx(paired.mean())
+    assert cb["gain_ci_low"] <= cb["gain"] <= cb["gain_ci_high"]  # two outer splits: a CI
+    assert 0 <= cb["p_value"] <= cb["p_holm"] <= 1
+    assert set(s["verdict"]) <= {"helps", "harms", "cannot tell", "reference"}
+    text = res.text
+    assert "old_female" in text and "gain conditional bias" in text and "deployed" in text
+    guard = res.results[res.results["role"] == "guard"]
+    for o in (0, 1):                                   # one deployed model per subgroup
+        dep = guard[(guard.outer_split == o) & (guard.metric == "deployed")]
+        assert sorted(dep["subgroup"]) == sorted(set(c.subgroups))
 
 
 def test_jobs_do_not_change_results():
     c = make_synthetic(n_samples=200)
-    study = PersonalizationStudy(models=("generic", "logreg"), n_seeds=1, n_folds=2, **FAST)
+    study = PersonalizationStudy(models=("generic", "logreg", "decoupled"), n_seeds=1,
+                                 n_folds=3, **FAST)
     a = run_protocol(c, study, n_jobs=1).results
     b = run_protocol(c, study, n_jobs=2).results
     pd.testing.assert_frame_equal(a, b)
@@ -54,15 +63,17 @@ def test_planted_effect_conditional_bias_helps_small_group():
     c = make_synthetic(n_samples=1000, random_state=0)
     s = run_protocol(c, PersonalizationStudy(models=("generic", "conditional-bias"),
                                              n_seeds=2, n_folds=3, hidden_layers=3,
-                                             hidden_units=32, attr_layers=3)).summary
-    row = s[(s.group == "old_female") & (s.model == "conditional-bias")].iloc[0]
-    assert row["gain_mean"] > 0.05
+                                             hidden_units=32, attr_layers=3,
+                                             guard=False)).summary
+    row = s[(s.subgroup == "old_female") & (s.model == "conditional-bias")
+            & (s.metric == "accuracy")].iloc[0]
+    assert row["gain"] > 0.05
 
 
 def test_decoupled_single_class_group_is_skipped_with_a_note():
     c = make_synthetic(n_samples=300)
     c.y[c.subgroups == "old_female"] = 1
-    res = run_protocol(c, PersonalizationStudy(n_seeds=1, n_folds=2, **FAST))
+    res = run_protocol(c, PersonalizationStudy(n_seeds=1, n_folds=3, **FAST))
     assert "decoupled" not in set(res.results["model"])
     assert any("old_female" in n and "one class" in n for n in res.notes)
     assert {"generic", "conditional-bias"} <= set(res.results["model"])
@@ -100,21 +111,21 @@ def test_group_metrics_match_fairlearn():
         np.testing.assert_allclose(mine.loc["all"].to_numpy(), mf.overall.to_numpy())
 
 
-def test_harm_guard_rows_fall_back_where_the_guard_fold_shows_harm():
-    rng = np.random.default_rng(0)
-    n = 400
-    groups = np.array(["a", "b"] * (n // 2))
-    y = rng.integers(0, 2, n)
-    p_gen = np.where(y == 1, 0.8, 0.2)[None, :].repeat(2, 0)
-    p_pers = p_gen.copy()
-    p_pers[:, groups == "b"] = 1 - p_pers[:, groups == "b"]     # harms b everywhere
-    p_pers[:, groups == "a"] = np.where(y[groups == "a"] == 1, 0.9, 0.1)
-    runs = [{"guard": np.arange(0, 200)}, {"guard": np.arange(200, 400)}]
-    out = _guarded(y, groups, runs, p_gen, p_pers, 0.05)
-    np.testing.assert_array_equal(out[:, groups == "b"], p_gen[:, groups == "b"])
-    np.testing.assert_array_equal(out[:, groups == "a"], p_pers[:, groups == "a"])
-    with pytest.raises(ConfigError, match="harm guard needs"):
-        PersonalizationStudy(models=("generic", "logreg"), harm_guard=True)
+def test_no_guard_is_the_papers_cross_validation():
+    """--no-guard: runs train on 4 of 5 folds (no guard fold), reference = generic MLP."""
+    c = make_synthetic(n_samples=300)
+    res = run_protocol(c, PersonalizationStudy(models=("generic", "logreg"), n_seeds=1,
+                                               n_folds=5, guard=False, **FAST))
+    assert all(len(r["guard"]) == 0 for r in res.plan.runs(0))
+    r = res.results
+    assert "guarded" not in set(r.model) and not (r.role == "guard").any()
+    ref = r[r.model == "reference"].set_index(["subgroup", "metric", "seed", "fold"])["value"]
+    gen = r[r.model == "generic"].set_index(["subgroup", "metric", "seed", "fold"])["value"]
+    pd.testing.assert_series_equal(ref, gen)
+    with pytest.raises(ConfigError, match="at least 3 folds"):
+        PersonalizationStudy(n_folds=2)
+    with pytest.raises(ConfigError, match="generic reference"):
+        PersonalizationStudy(models=("decoupled",))
 
 
 def test_harm_guard_decides_on_rows_no_model_saw():
@@ -122,10 +133,10 @@ def test_harm_guard_decides_on_rows_no_model_saw():
     rows, and the guarded row differs from both models only where the guard chose."""
     c = make_synthetic(n_samples=400)
     res = run_protocol(c, PersonalizationStudy(models=("generic", "decoupled"), n_seeds=1,
-                                               n_folds=3, harm_guard=True, **FAST))
+                                               n_folds=3, **FAST))
     for run in res.plan.runs(0):
         assert len(run["guard"]) > 0
         assert not set(run["guard"]) & (set(run["train"]) | set(run["early_stop"]))
-    assert "harm-guard(decoupled)" in set(res.results["model"])
+    assert "guarded" in set(res.results["model"])
 
 

@@ -82,8 +82,8 @@ def _site_cohort():
                 unseen_share=0.15, **FAST), _site_cohort()),
     (DebiasStudy(methods=("random_perturbation", "reject_option"), outer_splits=2, **FAST),
      make_synthetic(n_samples=400)),
-    (PersonalizationStudy(models=("generic", "decoupled"), n_seeds=1, n_folds=3,
-                          harm_guard=True, attr_layers=2, **FAST),
+    (PersonalizationStudy(models=("generic", "decoupled", "logreg"), n_seeds=1, n_folds=3,
+                          attr_layers=2, **FAST),
      make_synthetic(n_samples=400)),
 ])
 def test_jobs_do_not_change_any_study(study, cohort):
@@ -98,7 +98,7 @@ def test_jobs_do_not_change_any_study(study, cohort):
 # -- output directories -----------------------------------------------------------------
 
 SMALL = ["personalize", "--n-samples", "200", "--models", "generic", "--seeds", "1",
-         "--folds", "2", "--max-epochs", "3", "--hidden-layers", "2", "--hidden-units", "8",
+         "--folds", "3", "--max-epochs", "3", "--hidden-layers", "2", "--hidden-units", "8",
          "--quiet"]
 
 
@@ -135,7 +135,7 @@ def test_another_studys_directory_is_refused_then_moved_aside(tmp_path):
         (kept,) = out.glob(f"{name}.old-*")
         assert kept.read_bytes() == content
     (old_models,) = out.glob("models.old-*")
-    assert [p.name for p in old_models.iterdir()] == ["generic"]
+    assert sorted(p.name for p in old_models.iterdir()) == ["generic", "guarded"]
     assert sorted(p.name for p in (out / "models").iterdir()) == ["fairgrad", "generic"]
 
 
@@ -190,7 +190,7 @@ def saved_run(tmp_path):
     df.to_csv(path, index=False)
     out = tmp_path / "run"
     args = ["personalize", "--data", str(path), "--target", "outcome", "--group", "sexcol",
-            "--models", "generic,decoupled", "--seeds", "1", "--folds", "2", "--max-epochs",
+            "--models", "generic,decoupled", "--seeds", "1", "--folds", "3", "--max-epochs",
             "3", "--hidden-layers", "2", "--hidden-units", "8", "--quiet", "--output", str(out)]
     assert runner.invoke(app, args).exit_code == 0
     return path, out, args

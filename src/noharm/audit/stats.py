@@ -1,33 +1,11 @@
-"""Exact paired tests for classifiers."""
+"""Verdicts of the audit (the tests themselves live in :mod:`noharm.inference`)."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binomtest
 
+from ..inference import mcnemar_exact
 
-def mcnemar_exact(correct0: np.ndarray, correctp: np.ndarray,
-                  alternative: str = "two-sided") -> tuple[int, int, float]:
-    """Exact McNemar test on paired correctness.
-
-    ``b`` = rows h0 gets right and hp wrong, ``c`` = rows h0 gets wrong and hp right.
-    Under H0 (equal error rates) b ~ Binomial(b + c, 1/2).
-
-    Parameters
-    ----------
-    correct0, correctp : boolean arrays, per row.
-    alternative : "two-sided"; "greater" tests H1: hp is worse (b > c); "less": hp is better.
-
-    Returns
-    -------
-    (b, c, p-value); p = 1 when b + c = 0.
-    """
-    c0 = np.asarray(correct0, bool)
-    cp = np.asarray(correctp, bool)
-    b = int(np.sum(c0 & ~cp))
-    c = int(np.sum(~c0 & cp))
-    if b + c == 0:
-        return b, c, 1.0
-    return b, c, float(binomtest(b, b + c, 0.5, alternative=alternative).pvalue)
+__all__ = ["mcnemar_exact", "verdicts"]
 
 
 def verdicts(bop_low: np.ndarray, bop_high: np.ndarray, pvalue: np.ndarray | None,

@@ -121,7 +121,7 @@ def audit(
                             random_state=random_state).load()
         study = PersonalizationStudy(models=("generic", personalized), n_seeds=seeds,
                                      n_folds=folds, random_state=random_state,
-                                     ensemble_size=max(25, seeds * folds))
+                                     ensemble_size=max(25, seeds * folds), guard=False)
         with tempfile.TemporaryDirectory() as tmp:
             say(f"training generic and {personalized} on {cohort.name} ...")
             res = run_study(study, cohort, RunOptions(n_jobs=jobs or default_jobs()),

@@ -13,7 +13,7 @@ from ._options import (BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt
                        HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
                        OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
                        RandomStateOpt, SchedulerOpt, TargetOpt)
-from ._study import parse_list, run_command
+from ._study import parse_list, run_command, say_fn
 
 EXAMPLES = """
 Examples:
@@ -51,12 +51,20 @@ def personalize(
     training: Annotated[str, typer.Option(help="two_stage or joint.")] = "two_stage",
     random_state: RandomStateOpt = 0, n_samples: NSamplesOpt = 800, dropna: DropnaOpt = False,
     drop_group_columns: DropGroupColumnsOpt = False,
-    harm_guard: Annotated[bool, typer.Option(help="Add harm-guard rows: per run and group, the "
-                                             "personalized model only where the run's guard "
-                                             "fold (which no model trained or early-stopped "
-                                             "on) does not show it worse than generic.")] = False,
-    guard_alpha: Annotated[float, typer.Option(help="Level of the harm guard's one-sided "
-                                               "test.")] = 0.05,
+    guard: Annotated[bool, typer.Option(help="Cross-fit a guard fold per run and add the "
+                                        "reference and guarded rows (--no-guard: the "
+                                        "paper's plain cross-validation).")] = True,
+    reference: Annotated[str, typer.Option(help="best (the generic model with the lowest "
+                                           "guard log-loss), generic, logreg or hgb."
+                                           )] = "best",
+    guard_metric: Annotated[str, typer.Option(help="log-loss, zero-one or auroc: the guard's "
+                                              "paired test.")] = "log-loss",
+    guard_alpha: Annotated[float, typer.Option(help="Family-wise error level of the guard "
+                                               "(Holm over subgroups x candidates) and of "
+                                               "the verdicts.")] = 0.05,
+    margin: Annotated[float, typer.Option(help="0: personalize only where it is better; > 0: "
+                                          "non-inferiority, unless worse by this much (loss "
+                                          "units).")] = 0.0,
     quiet: QuietOpt = False,
 ) -> None:
     """Personalization study (seed 000): generic vs decoupled vs conditional bias vs
@@ -74,7 +82,45 @@ def personalize(
         test_size=test_size, random_state=random_state, hidden_layers=hidden_layers,
         hidden_units=hidden_units, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
         patience=patience, attr_layers=attr_layers, n_bias=bias_layers, training=training,
-        ensemble_size=ensemble_size, harm_guard=harm_guard, guard_alpha=guard_alpha)
+        ensemble_size=ensemble_size, guard=guard, reference=reference,
+        guard_metric=guard_metric, guard_alpha=guard_alpha, margin=margin)
     source = DataSource.pick(locals())
-    run_command(study, source, output=output, force_new=force_new, jobs=jobs,
-                backend=backend, scheduler=scheduler, quiet=quiet)
+    result = run_command(study, source, output=output, force_new=force_new, jobs=jobs,
+                         backend=backend, scheduler=scheduler, quiet=quiet)
+    if output is not None and guard:
+        export_guarded(result, output, say_fn(quiet))
+
+
+def export_guarded(result, output, say) -> None:
+    """``DIR/models/guarded/split<o>/guard.json``: the guarded model of each outer split
+    (its certificate and routing over the saved networks), loadable with
+    ``GuardedClassifier.load``."""
+    from ..models.guarded import write_guard
+    from ..models import NetClassifier
+    guard = result.results[result.results["role"] == "guard"]
+    for outer, g in guard.groupby("outer_split"):
+        dep = g[g["metric"] == "deployed"]
+        routing = dict(zip(dep["subgroup"], dep["model"]))
+        losses = g[g["metric"] == "guard_log_loss"]
+        reference = losses.loc[losses["value"].idxmin(), "model"]
+        dirs = {m: f"../../{m}/split{outer}" for m in {reference, *routing.values()}}
+        missing = [m for m in dirs if not (output / "models" / m / f"split{outer}").is_dir()]
+        if missing:
+            say(f"note: the guarded model of split {outer} is not saved: {', '.join(missing)} "
+                "has no saved network (use --reference generic, or fewer runs than "
+                "--ensemble-size).")
+            continue
+        stats = g[g["model"] == "guarded"].pivot_table(index="subgroup", columns="metric",
+                                                        values="value")
+        cert = dep[["subgroup", "model", "n"]].rename(columns={"subgroup": "group",
+                                                                "model": "deployed"})
+        cert.insert(2, "reference", reference)
+        for k in ("effect", "ci_low", "ci_high", "p_value", "p_holm", "detectable"):
+            cert[k] = cert["group"].map(stats.get(f"guard_{k}", {}))
+        net = NetClassifier.load(output / "models" / reference / f"split{outer}")
+        write_guard(output / "models" / "guarded" / f"split{outer}", reference=reference,
+                    routing=routing, certificate=cert.reset_index(drop=True), model_dirs=dirs,
+                    classes=list(net.classes_), feature_names=list(net.feature_names_in_),
+                    metric=result.identity["options"]["guard_metric"],
+                    alpha=result.identity["options"]["guard_alpha"],
+                    margin=result.identity["options"]["margin"])

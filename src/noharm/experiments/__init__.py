@@ -3,8 +3,9 @@ from .plan import Plan, PlanSpec, make_plan
 from .runner import RunOptions, StudyResult, build_plan, run_study, study_identity
 from .studies import (STUDIES, DebiasStudy, FairnessStudy, MixedStudy,
                       PersonalizationStudy)
-from .summary import summarize
+from .summary import SUMMARY_COLUMNS, gain_summary, split_summary
 
 __all__ = ["STUDIES", "DebiasStudy", "FairnessStudy", "MixedStudy", "PersonalizationStudy",
            "Plan", "PlanSpec", "RunOptions", "StudyResult", "build_plan", "make_plan",
-           "run_study", "study_identity", "summarize"]
+           "run_study", "study_identity", "SUMMARY_COLUMNS", "gain_summary",
+           "split_summary"]

@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from .._validation import check_fraction, check_positive_int
 from ..errors import ConfigError, GroupError
+from ..splits import cross_fit_runs, fold_ids, holdout
 
 PLAN_FORMAT = 1
 
@@ -150,57 +149,6 @@ class Plan:
         return plan
 
 
-def _strata(groups: np.ndarray, y: np.ndarray | None, minimum: int) -> np.ndarray | None:
-    """subgroup x label, else subgroup, else label, else None: the finest key whose
-    smallest stratum has ``minimum`` rows."""
-    keys = []
-    if y is not None:
-        keys.append(np.char.add(groups, "|" + y.astype(str)))
-    keys.append(groups)
-    if y is not None:
-        keys.append(y.astype(str))
-    for key in keys:
-        if np.unique(key, return_counts=True)[1].min() >= minimum:
-            return key
-    return None
-
-
-def _holdout(idx: np.ndarray, size: float, groups: np.ndarray, y: np.ndarray | None,
-             ids: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rest, held): a stratified hold-out of ``size`` of ``idx`` (grouped by ``ids``)."""
-    if ids is None:
-        strat = _strata(groups[idx], None if y is None else y[idx], 2)
-        rest, held = train_test_split(idx, test_size=size, random_state=seed, stratify=strat)
-    else:
-        k = max(2, int(round(1 / size)))
-        strat = _strata(groups[idx], None if y is None else y[idx], 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            sgk = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-            a, b = next(sgk.split(idx, strat if strat is not None else np.zeros(len(idx)),
-                                  ids[idx]))
-        rest, held = idx[a], idx[b]
-    return np.sort(rest), np.sort(held)
-
-
-def _fold_ids(part: np.ndarray, k: int, groups: np.ndarray, y: np.ndarray | None,
-              ids: np.ndarray | None, seed: int) -> np.ndarray:
-    """Fold number (0..k-1) of every row of ``part``."""
-    strat = _strata(groups[part], None if y is None else y[part], k)
-    strat = np.zeros(len(part)) if strat is None else strat
-    out = np.empty(len(part), dtype=np.int64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        if ids is None:
-            folds = StratifiedKFold(k, shuffle=True, random_state=seed).split(part, strat)
-        else:
-            folds = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(
-                part, strat, ids[part])
-        for f, (_, va) in enumerate(folds):
-            out[va] = f
-    return out
-
-
 def _unseen_clusters(clusters: np.ndarray, share: float, rng: np.random.Generator,
                      minimum: int = 50) -> list[str]:
     """Clusters of at least ``minimum`` rows (never the largest), drawn until they hold
@@ -257,10 +205,10 @@ def make_plan(spec: PlanSpec, *, groups: Any, y: Any = None, ids: Any = None,
                 unseen = unseen[~np.isin(ids[unseen], ids[idx])]
             sp["unseen"] = unseen.tolist()
             sp["unseen_clusters"] = sorted(chosen)
-        rest, test = _holdout(idx, spec.test_size, groups, y, ids, base)
+        rest, test = holdout(idx, spec.test_size, groups, y, ids, base)
         sp["test"] = test.tolist()
         if not isinstance(spec.guard, str):
-            rest, guard = _holdout(rest, spec.guard / (1 - spec.test_size), groups, y, ids,
+            rest, guard = holdout(rest, spec.guard / (1 - spec.test_size), groups, y, ids,
                                    base + 7919)
             sp["guard"] = guard.tolist()
         missing = sorted(set(groups[idx]) - set(groups[rest]))
@@ -272,13 +220,13 @@ def make_plan(spec: PlanSpec, *, groups: Any, y: Any = None, ids: Any = None,
         for seed in range(1, spec.n_seeds + 1):
             rs = seed + 1000 * base
             if spec.n_folds == 1:
-                _, es = _holdout(rest, spec.early_stop_size, groups, y, ids, rs)
+                _, es = holdout(rest, spec.early_stop_size, groups, y, ids, rs)
                 folds.append(np.isin(rest, es).astype(int).tolist())
             else:
-                folds.append(_fold_ids(rest, spec.n_folds, groups, y, ids, rs).tolist())
+                folds.append(fold_ids(rest, spec.n_folds, groups, y, ids, rs).tolist())
         sp["folds"] = folds
         splits.append(sp)
     return Plan(spec, n, data_sha256, splits)
 
 
-__all__ = ["Plan", "PlanSpec", "make_plan"]
+__all__ = ["Plan", "PlanSpec", "cross_fit_runs", "make_plan"]

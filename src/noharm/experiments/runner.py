@@ -23,7 +23,7 @@ from ..training import set_threads
 from .backends import BACKENDS, execute
 from .plan import Plan, make_plan
 from .store import ResultsStore, TaskOutput, fingerprint
-from .study import ModelSpec, Study, StudyData
+from .study import Evaluation, ModelSpec, Study, StudyData
 
 OnTask = Callable[[int, int, "str | None"], None]
 
@@ -213,7 +213,7 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     if not any(o.arrays for o in merged.values()):
         raise ConfigError("no model produced results; see the notes above.")
     results = study.evaluate(data, plan, merged)
-    summary = study.summarize(results)
+    summary = study.summarize(results, Evaluation(data, plan, merged))
     text = study.render(summary, results, cohort.name, plan)
     return StudyResult(study.name, results, summary, text, plan,
                        study_identity(study, cohort, plan), study.timings(merged), notes,

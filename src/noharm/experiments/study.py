@@ -112,13 +112,25 @@ class Study(ABC):
         """Tidy results (:data:`RESULT_COLUMNS`) from the stored outputs."""
 
     @abstractmethod
-    def summarize(self, results: pd.DataFrame) -> pd.DataFrame:
-        """The study's summary table (``summary.csv``)."""
+    def summarize(self, results: pd.DataFrame, context: "Evaluation | None" = None
+                  ) -> pd.DataFrame:
+        """The study's summary table (``summary.csv``); ``context`` gives the stored
+        predictions for row-level inference (bootstrap over test rows)."""
 
     @abstractmethod
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
                plan: Plan) -> str:
         """Markdown for the terminal and ``summary.md``."""
+
+
+@dataclass
+class Evaluation:
+    """What a summary may need beyond the tidy results: the data, the plan and every
+    (model, outer split)'s stored outputs."""
+
+    data: StudyData
+    plan: Plan
+    outputs: dict
 
 
 def tidy(rows: list[dict] | pd.DataFrame, study: str) -> pd.DataFrame:

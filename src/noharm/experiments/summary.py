@@ -1,54 +1,71 @@
-"""Summaries of tidy protocol results: per subgroup x model, and gains vs generic."""
+"""Summaries of tidy study results (DESIGN §9): per subgroup x model x metric, with gains
+against a reference, intervals, Holm-adjusted p-values and verdicts; and the per-split
+summary of the fairness, mixed and debias studies."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..inference import corrected_t_interval
+from ..inference import (corrected_t_interval, corrected_t_test, holm, paired_bootstrap,
+                         verdict)
 
 RUN_KEYS = ["outer_split", "seed", "fold"]
+#: The summary.csv contract of the personalization study (DESIGN §9).
+SUMMARY_COLUMNS = ["subgroup", "model", "metric", "n_test", "mean", "sd", "reference", "gain",
+                   "gain_ci_low", "gain_ci_high", "p_value", "p_holm", "verdict"]
 
 
-def summarize(results: pd.DataFrame, baseline: str = "generic",
-              test_train_ratio: float = 0.0) -> pd.DataFrame:
-    """One row per (group, model): n_test, mean/sd of each metric, gain vs ``baseline``.
+def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
+                 alpha: float = 0.05, row_diffs: dict | None = None) -> pd.DataFrame:
+    """One row per subgroup x model x metric (:data:`SUMMARY_COLUMNS`).
 
-    The gain is the paired per-run difference of accuracy (model - baseline):
-    mean and sd over runs.  With several outer splits, ``gain_ci_low/high`` is a
-    95 % corrected resampled t-interval over the outer splits' mean gains (runs inside
-    one split share a test set, so they are not independent; ``test_train_ratio`` =
-    n_test / n_train, :func:`noharm.inference.corrected_t_interval`); likewise
-    ``accuracy_ci_*``.
+    ``mean``/``sd``: over runs (and outer splits).  ``gain``: mean paired per-run
+    difference model - ``reference`` (in the metric's units).  Interval and two-sided
+    p-value: with several outer splits the corrected resampled t over the splits' mean
+    gains (:func:`~noharm.inference.corrected_t_interval`); with one, a bootstrap over
+    the subgroup's test rows of the run-averaged per-row difference (accuracy, from
+    ``row_diffs[(subgroup, model)]``; the other metrics get no interval then).
+    ``p_holm``: Holm over every subgroup x model of a metric; ``verdict``: helps / harms
+    / cannot tell at ``alpha``.
     """
-    wide = results.pivot_table(index=["model", "group", *RUN_KEYS], columns="metric",
-                               values="value", aggfunc="first").reset_index()
-    n = results.groupby(["model", "group"])["n"].mean()
+    ref = results[results["model"] == reference].set_index(
+        ["subgroup", "metric", *RUN_KEYS])["value"]
     rows = []
-    base = wide[wide["model"] == baseline].set_index(["group", *RUN_KEYS])["accuracy"]
-    for (model, group), d in wide.groupby(["model", "group"], sort=False):
-        row = {"group": group, "model": model, "n_test": float(n.loc[(model, group)]),
-               "runs": len(d)}
-        for m in ("accuracy", "auroc", "balanced_accuracy"):
-            row[f"{m}_mean"] = float(d[m].mean())
-            row[f"{m}_sd"] = float(d[m].std(ddof=1)) if len(d) > 1 else float("nan")
-        split_acc = d.groupby("outer_split")["accuracy"].mean().to_numpy()
-        row["accuracy_ci_low"], row["accuracy_ci_high"] = corrected_t_interval(
-            split_acc, test_train_ratio)
-        if len(base) and model != baseline:
-            paired = d.set_index(["group", *RUN_KEYS])["accuracy"] - base
-            paired = paired.dropna()
-            row["gain_mean"] = float(paired.mean()) if len(paired) else float("nan")
-            row["gain_sd"] = float(paired.std(ddof=1)) if len(paired) > 1 else float("nan")
-            per_split = paired.groupby(level="outer_split").mean().to_numpy()
-            row["gain_ci_low"], row["gain_ci_high"] = corrected_t_interval(
-                per_split, test_train_ratio)
-        else:
-            row.update(gain_mean=np.nan, gain_sd=np.nan, gain_ci_low=np.nan, gain_ci_high=np.nan)
+    for (sub, model, metric), d in results.groupby(["subgroup", "model", "metric"],
+                                                   sort=False):
+        v = d["value"].to_numpy(dtype=float)
+        ok = v[~np.isnan(v)]                 # NaN: undefined (e.g. AUROC of a 1-class group)
+        row = {"subgroup": sub, "model": model, "metric": metric,
+               "n_test": float(d["n"].mean()),
+               "mean": float(ok.mean()) if len(ok) else float("nan"),
+               "sd": float(ok.std(ddof=1)) if len(ok) > 1 else float("nan"),
+               "reference": reference, "gain": np.nan, "gain_ci_low": np.nan,
+               "gain_ci_high": np.nan, "p_value": np.nan}
+        if model != reference and len(ref):
+            paired = (d.set_index(["subgroup", "metric", *RUN_KEYS])["value"] - ref).dropna()
+            if len(paired):
+                row["gain"] = float(paired.mean())
+                per_split = paired.groupby(level="outer_split").mean().to_numpy()
+                if len(per_split) >= 2:
+                    row["gain_ci_low"], row["gain_ci_high"] = corrected_t_interval(
+                        per_split, test_train_ratio)
+                    row["p_value"] = corrected_t_test(per_split, test_train_ratio)
+                elif row_diffs is not None and metric == "accuracy" and \
+                        (sub, model) in row_diffs:
+                    row["gain_ci_low"], row["gain_ci_high"], row["p_value"] = \
+                        paired_bootstrap(row_diffs[(sub, model)])
         rows.append(row)
     out = pd.DataFrame(rows)
-    order = {g: i for i, g in enumerate(sorted(out["group"].unique(), key=lambda g: (g == "all", g)))}
-    out["_o"] = out["group"].map(order)
-    return out.sort_values(["_o", "model"]).drop(columns="_o").reset_index(drop=True)
+    out["p_holm"] = np.nan
+    for metric in out["metric"].unique():
+        m = (out["metric"] == metric).to_numpy()
+        out.loc[m, "p_holm"] = holm(out.loc[m, "p_value"].to_numpy())
+    out["verdict"] = [("reference" if mo == reference else verdict(g, p, alpha))
+                      for mo, g, p in zip(out["model"], out["gain"], out["p_holm"])]
+    order = {g: i for i, g in enumerate(sorted(out["subgroup"].unique(),
+                                               key=lambda g: (g == "all", g)))}
+    out = out.assign(_o=out["subgroup"].map(order)).sort_values(["_o"], kind="stable")
+    return out.drop(columns="_o")[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
 def split_summary(results: pd.DataFrame, test_train_ratio: float) -> pd.DataFrame:

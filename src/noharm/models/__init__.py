@@ -4,8 +4,11 @@ from .conditional_bias import ConditionalBiasClassifier
 from .decoupled import DecoupledClassifier
 from .fairgrad import FairGradClassifier
 from .generic import GenericClassifier
+from .guarded import GuardedClassifier
 from .mixed_effects import MixedEffectsClassifier, MixedEffectsRegressor
+from .reference import ReferenceClassifier
 
 __all__ = ["NetClassifier", "GenericClassifier", "DecoupledClassifier",
            "ConditionalBiasClassifier", "FairGradClassifier", "MixedEffectsClassifier",
-           "MixedEffectsRegressor", "train_val_split"]
+           "MixedEffectsRegressor", "GuardedClassifier", "ReferenceClassifier",
+           "train_val_split"]

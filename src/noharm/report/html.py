@@ -2,10 +2,11 @@
 
 It reads what the commands wrote there and shows what exists:
 
-* ``summary.csv`` (``noharm run``): accuracy / gain tables, per-group accuracy with
-  error bars per model, and a forest plot of each model's gain against generic;
+* ``summary.csv`` (``noharm personalize``): accuracy / gain tables, per-group accuracy
+  with error bars per model, a forest plot of each model's gain against the reference,
+  and the guard's deployments (from ``results.csv``);
 * ``audit.csv`` (``noharm audit``): the BoP table and a forest plot coloured by verdict;
-* ``debias.csv`` (``noharm debias``): the method table and the bias-vs-balanced-accuracy
+* a ``noharm debias`` directory: the method table and the bias-vs-balanced-accuracy
   scatter;
 * any other ``*.md`` result (e.g. the FairGrad comparison) as its tables.
 
@@ -25,7 +26,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .plots import bias_scatter, forest_plot
-from .tables import LABELS, accuracy_table, secondary_table
+from .tables import LABELS, accuracy_table, guard_table, models_of, secondary_table
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
@@ -65,70 +66,55 @@ def _table(df: pd.DataFrame) -> str:
                       float_format=lambda v: f"{v:.3f}")
 
 
-def _errors(d: pd.DataFrame, prefix: str) -> tuple[np.ndarray, str]:
-    """Half-widths of the 95 % CI over outer splits where the summary has one, else a
-    95 % t-interval of the mean over the runs (seed and fold variability)."""
-    from scipy import stats
-    lo, hi = d.get(f"{prefix}_ci_low"), d.get(f"{prefix}_ci_high")
-    if lo is not None and lo.notna().all():
-        return (np.vstack([d[f"{prefix}_mean"] - lo, hi - d[f"{prefix}_mean"]]),
-                "95 % CI over outer splits")
-    runs = d["runs"].to_numpy(dtype=float)
-    half = (stats.t.ppf(0.975, np.maximum(runs - 1, 1)) * d[f"{prefix}_sd"].fillna(0)
-            / np.sqrt(runs))
-    return np.vstack([half, half]), "95 % CI of the mean over runs"
-
-
 def accuracy_figure(summary: pd.DataFrame) -> str:
-    """Per-group accuracy of every model, with error bars."""
+    """Per-subgroup accuracy of every model (mean over runs; bars ± 1 sd over runs)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    groups = list(dict.fromkeys(summary["group"]))
-    models = list(dict.fromkeys(summary["model"]))
+    acc = summary[summary["metric"] == "accuracy"]
+    groups = list(dict.fromkeys(acc["subgroup"]))
+    models = models_of(acc)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(models)) / 2), 4))
     width = 0.8 / len(models)
-    what = ""
     for i, m in enumerate(models):
-        d = summary[summary["model"] == m].set_index("group").reindex(groups)
-        err, what = _errors(d, "accuracy")
+        d = acc[acc["model"] == m].set_index("subgroup").reindex(groups)
         x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
-        ax.bar(x, 100 * d["accuracy_mean"], width, label=LABELS.get(m, m),
-               yerr=100 * np.nan_to_num(err), capsize=2)
+        ax.bar(x, 100 * d["mean"], width, label=LABELS.get(m, m),
+               yerr=100 * d["sd"].fillna(0).to_numpy(), capsize=2)
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels(groups, fontsize=8)
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(max(0, 100 * summary["accuracy_mean"].min() - 25), 100)
-    ax.set_title(f"Accuracy per subgroup ({what})", fontsize=10)
+    ax.set_ylim(max(0, 100 * acc["mean"].min() - 25), 100)
+    ax.set_title("Accuracy per subgroup (mean ± sd over runs)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
 
 
 def gain_figure(summary: pd.DataFrame) -> str | None:
-    """Forest plot of each personalized model's gain over generic, per subgroup."""
-    if "gain_mean" not in summary or summary["gain_mean"].isna().all():
+    """Forest plot of each model's accuracy gain over the reference, per subgroup, with
+    the summary's 95 % intervals."""
+    d = summary[(summary["metric"] == "accuracy") & summary["gain"].notna()]
+    if d.empty:
         return None
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    d = summary[summary["gain_mean"].notna()]
-    models = list(dict.fromkeys(d["model"]))
-    groups = list(dict.fromkeys(d["group"]))
+    models = models_of(d)
+    groups = list(dict.fromkeys(d["subgroup"]))
     fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(groups) * len(models) + 1.5))
-    what = ""
     for i, m in enumerate(models):
-        dm = d[d["model"] == m].set_index("group").reindex(groups)
-        err, what = _errors(dm, "gain")
+        dm = d[d["model"] == m].set_index("subgroup").reindex(groups)
+        err = np.vstack([dm["gain"] - dm["gain_ci_low"], dm["gain_ci_high"] - dm["gain"]])
         y = np.arange(len(groups)) + i * 0.8 / len(models)
-        ax.errorbar(100 * dm["gain_mean"], y, xerr=100 * np.nan_to_num(err), fmt="o",
+        ax.errorbar(100 * dm["gain"], y, xerr=100 * np.nan_to_num(err), fmt="o",
                     capsize=3, label=LABELS.get(m, m))
     ax.axvline(0, color="black", lw=0.8, ls="--")
     ax.set_yticks(np.arange(len(groups)) + 0.4 * (len(models) - 1) / len(models))
     ax.set_yticklabels(groups, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("accuracy gain over generic (points; > 0 helps)")
-    ax.set_title(f"Gain against generic ({what})", fontsize=10)
+    ax.set_xlabel("accuracy gain over the reference (points; > 0 helps)")
+    ax.set_title("Gain against the reference (95 % intervals)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
@@ -199,10 +185,10 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
     summary_file = d / "summary.csv"
     if summary_file.is_file():
         summary = pd.read_csv(summary_file)
-        if {"group", "model", "accuracy_mean"} <= set(summary.columns):
+        if {"subgroup", "model", "metric", "gain", "verdict"} <= set(summary.columns):
             used |= {"summary.md"}
-            parts.append("<h2>Personalization protocol</h2>")
-            parts.append("<h3>Accuracy and gain over generic (%)</h3>"
+            parts.append("<h2>Personalization study</h2>")
+            parts.append("<h3>Accuracy and gain over the reference (%)</h3>"
                          + _table(accuracy_table(summary)))
             parts.append(accuracy_figure(summary))
             gain = gain_figure(summary)
@@ -210,6 +196,11 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
                 parts.append(gain)
             parts.append("<h3>AUROC and balanced accuracy (%)</h3>"
                          + _table(secondary_table(summary)))
+            res_file = d / "results.csv"
+            guard = pd.read_csv(res_file) if res_file.is_file() else pd.DataFrame()
+            if "role" in guard and (guard["role"] == "guard").any():
+                parts.append("<h3>Guard: deployed model per subgroup</h3>"
+                             + _table(guard_table(guard[guard["role"] == "guard"])))
     audit_file = d / "audit.csv"
     if audit_file.is_file():
         audit = pd.read_csv(audit_file)

@@ -1,4 +1,5 @@
-"""Markdown tables of a protocol summary (see :func:`noharm.experiments.summarize`)."""
+"""Markdown tables of a personalization summary (the DESIGN §9 ``summary.csv``: one row
+per subgroup x model x metric, gains against the reference)."""
 from __future__ import annotations
 
 import math
@@ -7,19 +8,15 @@ import pandas as pd
 
 LABELS = {"generic": "generic", "decoupled": "decoupled (DCP)",
           "conditional-bias": "conditional bias", "logreg": "logistic regression",
-          "harm-guard(decoupled)": "harm guard (DCP)",
-          "harm-guard(conditional-bias)": "harm guard (cond. bias)"}
+          "hgb": "gradient boosting", "reference": "reference", "guarded": "guarded"}
+_ORDER = list(LABELS)
 
 
-def _pct(mean: float, sd: float, signed: bool = False) -> str:
+def _pct(mean: float, sd: float = float("nan"), signed: bool = False) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     head = f"{100 * mean:+.1f}" if signed else f"{100 * mean:.1f}"
     return head if math.isnan(sd) else f"{head} ± {100 * sd:.1f}"
-
-
-def _ci(low: float, high: float) -> str:
-    return "" if math.isnan(low) else f" [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -31,55 +28,83 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _models(summary: pd.DataFrame) -> list[str]:
-    order = list(LABELS)
-    return sorted(summary["model"].unique(), key=lambda m: order.index(m) if m in order else 99)
+def models_of(summary: pd.DataFrame) -> list[str]:
+    return sorted(summary["model"].unique(),
+                  key=lambda m: _ORDER.index(m) if m in _ORDER else 99)
+
+
+def _gain(r: pd.Series) -> str:
+    if isinstance(r["gain"], float) and math.isnan(r["gain"]):
+        return "–"
+    cell = _pct(r["gain"], signed=True)
+    if not math.isnan(r["gain_ci_low"]):
+        cell += f" [{100 * r['gain_ci_low']:+.1f}, {100 * r['gain_ci_high']:+.1f}]"
+    return cell + ("" if r["verdict"] == "cannot tell" else f" {r['verdict']}")
 
 
 def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Subgroup x (accuracy per model, gain vs generic per model), in percent."""
-    models = _models(summary)
+    """Subgroup x (accuracy per model, gain vs the reference per model), in percent."""
+    acc = summary[summary["metric"] == "accuracy"]
+    models = models_of(acc)
     rows = []
-    for group, d in summary.groupby("group", sort=False):
+    for sub, d in acc.groupby("subgroup", sort=False):
         d = d.set_index("model")
-        row = {"subgroup": group, "n_test": f"{d['n_test'].iloc[0]:g}"}
+        row = {"subgroup": sub, "n_test": f"{d['n_test'].iloc[0]:g}"}
         for m in models:
-            row[f"acc {LABELS.get(m, m)}"] = (_pct(d.loc[m, "accuracy_mean"],
-                                                   d.loc[m, "accuracy_sd"])
+            row[f"acc {LABELS.get(m, m)}"] = (_pct(d.loc[m, "mean"], d.loc[m, "sd"])
                                               if m in d.index else "–")
         for m in models:
-            if m == "generic" or "generic" not in d.index:
-                continue
-            if m in d.index:
-                r = d.loc[m]
-                cell = _pct(r["gain_mean"], r["gain_sd"], signed=True) + _ci(r["gain_ci_low"],
-                                                                            r["gain_ci_high"])
-            else:
-                cell = "–"
-            row[f"gain {LABELS.get(m, m)}"] = cell
+            if m in d.index and d.loc[m, "verdict"] != "reference":
+                row[f"gain {LABELS.get(m, m)}"] = _gain(d.loc[m])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def secondary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Subgroup x model: AUROC and balanced accuracy (mean ± sd, percent)."""
+    wide = summary.pivot_table(index=["subgroup", "model"], columns="metric",
+                               values=["mean", "sd"], sort=False)
     rows = []
-    for _, r in summary.iterrows():
-        rows.append({"subgroup": r["group"], "model": LABELS.get(r["model"], r["model"]),
-                     "AUROC": _pct(r["auroc_mean"], r["auroc_sd"]),
-                     "balanced accuracy": _pct(r["balanced_accuracy_mean"],
-                                               r["balanced_accuracy_sd"]),
-                     "runs": int(r["runs"])})
+    for (sub, model), r in wide.iterrows():
+        rows.append({"subgroup": sub, "model": LABELS.get(model, model),
+                     "AUROC": _pct(r[("mean", "auroc")], r[("sd", "auroc")]),
+                     "balanced accuracy": _pct(r[("mean", "balanced_accuracy")],
+                                               r[("sd", "balanced_accuracy")])})
     return pd.DataFrame(rows)
 
 
-def markdown_report(summary: pd.DataFrame, title: str = "noharm protocol") -> str:
-    """Both tables as one Markdown document."""
-    return "\n\n".join([
-        f"## {title}",
-        "Accuracy (%) per subgroup, mean ± sd over runs; gain = paired per-run difference "
-        "against the generic model (mean ± sd, 95 % CI over outer splits when there are several).",
-        markdown_table(accuracy_table(summary)),
-        "AUROC and balanced accuracy (%), mean ± sd over runs.",
-        markdown_table(secondary_table(summary)),
-    ]) + "\n"
+def guard_table(guard: pd.DataFrame) -> pd.DataFrame:
+    """Per subgroup: which model the guard deployed in how many outer splits."""
+    dep = guard[guard["metric"] == "deployed"]
+    n = guard["outer_split"].nunique()
+    rows = []
+    for sub, d in dep.groupby("subgroup", sort=False):
+        counts = d["model"].value_counts()
+        rows.append({"subgroup": sub, "deployed (outer splits)": ", ".join(
+            f"{LABELS.get(m, m)} {c}/{n}" for m, c in counts.items())})
+    return pd.DataFrame(rows)
+
+
+def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization",
+                    guard: pd.DataFrame | None = None, alpha: float = 0.05) -> str:
+    """The study's tables as one Markdown document."""
+    parts = [f"## {title}",
+             "Accuracy (%) per subgroup, mean ± sd over runs; gain = paired per-run "
+             "difference against the reference, with its 95 % interval (corrected resampled "
+             "t over outer splits; with one outer split a bootstrap over the subgroup's test "
+             f"rows) and a verdict where Holm's adjustment over subgroups x models keeps "
+             f"p < {alpha}.",
+             markdown_table(accuracy_table(summary)),
+             "AUROC and balanced accuracy (%), mean ± sd over runs.",
+             markdown_table(secondary_table(summary))]
+    if guard is not None and len(guard):
+        refs = guard[guard["metric"] == "guard_log_loss"]
+        chosen = (refs.loc[refs.groupby("outer_split")["value"].idxmin(), "model"]
+                  .value_counts())
+        parts += ["Guard (on the training part's cross-fitted guard predictions): reference "
+                  "per outer split " + ", ".join(f"{LABELS.get(m, m)} {c}" for m, c in
+                                                 chosen.items())
+                  + "; a personalized model is deployed for a subgroup only where it beats the "
+                  "reference (one-sided paired test, Holm over subgroups x candidates).",
+                  markdown_table(guard_table(guard))]
+    return "\n\n".join(parts) + "\n"

@@ -167,7 +167,7 @@ class DebiasStudy(Study):
             out[f"{m} (s per split)"] = float(np.mean(secs)) if secs else float("nan")
         return out
 
-    def summarize(self, results: pd.DataFrame) -> pd.DataFrame:
+    def summarize(self, results: pd.DataFrame, context=None) -> pd.DataFrame:
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,

@@ -128,7 +128,7 @@ class FairnessStudy(Study):
                 out[f"{m} (s per epoch)"] = sum(o.seconds for o in parts) / epochs
         return out
 
-    def summarize(self, results: pd.DataFrame) -> pd.DataFrame:
+    def summarize(self, results: pd.DataFrame, context=None) -> pd.DataFrame:
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,

@@ -182,7 +182,7 @@ class MixedStudy(Study):
                                      results["metric"])
         return results
 
-    def summarize(self, results: pd.DataFrame) -> pd.DataFrame:
+    def summarize(self, results: pd.DataFrame, context=None) -> pd.DataFrame:
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,

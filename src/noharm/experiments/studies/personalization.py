@@ -1,12 +1,20 @@
-"""The personalization study (seed 000, DESIGN §3): generic vs decoupled vs conditional
-bias vs logistic regression, per subgroup, over seeds x folds runs on each outer split.
+"""The personalization study (seed 000, DESIGN §3 and §9): generic vs decoupled vs
+conditional bias against the best generic reference, per subgroup, with the harm guard.
 
-Run (seed, fold) trains on the training folds, early-stops on its early-stopping fold
-and is evaluated on the outer split's test rows.  With ``harm_guard`` the plan
-cross-fits a guard fold per run, and every personalized model P gets a row
-``harm-guard(P)``: per run and subgroup, P where that run's guard rows (which neither
-model trained or early-stopped on) do not show it worse than generic (one-sided exact
-McNemar), generic elsewhere.
+Per outer split the plan gives seeds x folds runs inside the training part.  With the
+guard (default) the runs are cross-fitted: run *k* guards fold *k*, early-stops on fold
+*k + 1* and trains on the others, so every training row gets, per seed, a prediction
+from models that neither trained nor early-stopped on it (the guard predictions).  On
+those rows
+
+* the **reference** is the generic model (MLP ``generic``, ``logreg``, ``hgb``) with the
+  lowest log-loss, one model for all rows (``reference="generic"`` etc. fixes it);
+* the **guarded** model deploys a personalized candidate for a subgroup only where a
+  one-sided paired test rejects "not better than the reference", Holm-corrected over
+  subgroups x candidates (:mod:`noharm.audit.guard`); the reference elsewhere.
+
+Every model, the reference and the guarded model are then measured on the outer split's
+test rows; gains are paired per-run differences against the reference.
 """
 from __future__ import annotations
 
@@ -15,29 +23,30 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from ..._validation import (check_choice, check_fraction, check_group_sizes,
-                            check_positive_int)
+from ..._validation import check_choice, check_fraction, check_group_sizes, check_positive_int
+from ...audit.guard import GUARD_METRICS, deploy, guard_tests, out_of_fold, row_loss
 from ...datasets import Cohort
 from ...errors import ConfigError, GroupError
-from ...models import ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier
+from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
+                       ReferenceClassifier)
 from ...training import TrainConfig
 from ..metrics import group_metrics
 from ..plan import Plan, PlanSpec
 from ..store import TaskOutput
-from ..study import ModelSpec, Study, StudyData, tidy
-from ..summary import summarize
+from ..study import Evaluation, ModelSpec, Study, StudyData, tidy
+from ..summary import gain_summary
 
-MODEL_NAMES = ("generic", "decoupled", "conditional-bias", "logreg")
+MODEL_NAMES = ("generic", "decoupled", "conditional-bias", "logreg", "hgb")
+REFERENCES = ("generic", "logreg", "hgb")
+CANDIDATES = ("decoupled", "conditional-bias")
 _NETS = {"generic": GenericClassifier, "decoupled": DecoupledClassifier,
          "conditional-bias": ConditionalBiasClassifier}
 _SPECS = {"conditional-bias": ModelSpec("conditional-bias", cost=0),
           "decoupled": ModelSpec("decoupled", cost=1, skip_on=(GroupError,)),
           "generic": ModelSpec("generic", cost=2),
-          "logreg": ModelSpec("logreg", batched=False, cost=3)}
+          "hgb": ModelSpec("hgb", batched=False, cost=3),
+          "logreg": ModelSpec("logreg", batched=False, cost=4)}
 
 
 @dataclass
@@ -64,8 +73,11 @@ class PersonalizationStudy(Study):
     n_bias: int = 1
     training: str = "two_stage"
     ensemble_size: int = 25
-    harm_guard: bool = False
+    guard: bool = True
+    reference: str = "best"
+    guard_metric: str = "log-loss"
     guard_alpha: float = 0.05
+    margin: float = 0.0
 
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
@@ -78,22 +90,32 @@ class PersonalizationStudy(Study):
             raise ConfigError(f"models repeat: {list(self.models)}.")
         check_positive_int(self.ensemble_size, name="ensemble_size")
         check_choice(self.training, name="training", choices=("two_stage", "joint"))
+        check_choice(self.reference, name="reference", choices=("best", *REFERENCES))
+        check_choice(self.guard_metric, name="guard_metric", choices=GUARD_METRICS)
         check_fraction(self.guard_alpha, name="guard_alpha", high=0.5)
+        if not 0 <= self.margin < 1:
+            raise ConfigError(f"margin must be in [0, 1), got {self.margin}.")
         if not 1 <= self.n_bias <= min(self.hidden_layers, self.attr_layers):
             raise ConfigError(f"n_bias (bias layers) must be between 1 and min(hidden_layers, "
                               f"attr_layers) = {min(self.hidden_layers, self.attr_layers)}.")
-        if self.harm_guard and ("generic" not in self.models or
-                                not {"decoupled", "conditional-bias"} & set(self.models)):
-            raise ConfigError("the harm guard needs the generic model and a personalized one "
-                              "(decoupled or conditional-bias) among the models.")
-        if self.harm_guard and self.n_folds < 3:
-            raise ConfigError("the harm guard needs at least 3 folds (guard, early stopping "
-                              f"and training folds); got {self.n_folds}.")
+        refs = [m for m in self.models if m in REFERENCES]
+        if not refs:
+            raise ConfigError("the models need a generic reference (generic, logreg or hgb).")
+        if self.reference != "best" and self.reference not in self.models:
+            raise ConfigError(f"reference {self.reference!r} is not among the models "
+                              f"{list(self.models)}.")
+        if self.guard and self.n_folds < 3:
+            raise ConfigError("the guard needs at least 3 folds (guard, early-stopping and "
+                              f"training folds); got {self.n_folds} (or turn the guard off).")
         self.plan_spec().validate()
+
+    @property
+    def candidates(self) -> list[str]:
+        return [m for m in self.models if m in CANDIDATES]
 
     def plan_spec(self) -> PlanSpec:
         return PlanSpec(outer_splits=self.outer_splits, test_size=self.test_size,
-                        guard="cross-fit" if self.harm_guard else "none",
+                        guard="cross-fit" if self.guard else "none",
                         n_seeds=self.n_seeds, n_folds=self.n_folds,
                         random_state=self.random_state)
 
@@ -120,71 +142,115 @@ class PersonalizationStudy(Study):
 
     def fit_predict(self, spec: ModelSpec, data: StudyData, plan: Plan, outer: int,
                     runs: list[dict], save_to: str | None) -> TaskOutput:
-        X, y = data.X, data.y
-        if spec.name == "logreg":
-            Xa = X.to_numpy(dtype=np.float64)
-            out = []
-            for run in runs:
-                pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-                pipe.fit(Xa[run["train"]], y[run["train"]])
-                out.append(pipe.predict_proba(Xa)[:, 1])
-            return TaskOutput({"proba": np.vstack(out)})
-        est = _NETS[spec.name](**self.net_params(spec.name))
-        est.fit_runs(X, y, sensitive_features=data.groups,
+        if spec.name in ("logreg", "hgb"):
+            est = ReferenceClassifier(kind=spec.name)
+        else:
+            est = _NETS[spec.name](**self.net_params(spec.name))
+        est.fit_runs(data.X, data.y, sensitive_features=data.groups,
                      train_indices=[r["train"] for r in runs],
                      val_indices=[r["early_stop"] for r in runs],
                      seeds=[r["model_seed"] for r in runs])
-        if save_to is not None:
+        if save_to is not None and hasattr(est, "save"):
             est.save(save_to)
-        return TaskOutput({"proba": est.predict_proba_runs(X, sensitive_features=data.groups)})
+        return TaskOutput({"proba": est.predict_proba_runs(data.X,
+                                                           sensitive_features=data.groups)})
+
+    # -- evaluation ------------------------------------------------------------------------
+    def split_rows(self, context: Evaluation, outer: int
+                   ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, float]]:
+        """Probabilities (n_runs, n) of every model of an outer split plus ``reference``
+        and ``guarded``; the guard's certificate; the references' guard log-loss."""
+        data, plan = context.data, context.plan
+        probas = {m: context.outputs[(m, outer)].arrays["proba"] for m in self.models
+                  if context.outputs[(m, outer)].arrays}
+        refs = [m for m in REFERENCES if m in probas]
+        if not refs:
+            raise ConfigError(f"split {outer}: no reference model produced predictions.")
+        if not self.guard:
+            ref = self.reference if self.reference != "best" else (
+                "generic" if "generic" in refs else refs[0])
+            return {**probas, "reference": probas[ref]}, None, {}
+        runs, n = plan.runs(outer), len(data.y)
+        part = plan.rows(outer, "train_part")
+        oof = {m: out_of_fold(p, runs, n)[part] for m, p in probas.items()}
+        y, g = data.y[part], data.groups[part]
+        losses = {m: float(np.nanmean(row_loss(y, oof[m], "log-loss"))) for m in refs}
+        ref = min(losses, key=losses.get) if self.reference == "best" else self.reference
+        tests = guard_tests(y, g, oof[ref], {c: oof[c] for c in self.candidates if c in oof},
+                            metric=self.guard_metric, alpha=self.guard_alpha,
+                            margin=self.margin)
+        cert = deploy(tests, sorted(set(data.groups)), ref, self.guard_alpha)
+        guarded = probas[ref].copy()
+        for group, model in zip(cert["group"], cert["deployed"]):
+            use = data.groups == group
+            guarded[:, use] = probas[model][:, use]
+        return {**probas, "reference": probas[ref], "guarded": guarded}, cert, losses
 
     def evaluate(self, data: StudyData, plan: Plan,
                  outputs: dict[tuple[str, int], TaskOutput]) -> pd.DataFrame:
-        y, groups = data.y, data.groups
-        frames = []
+        context = Evaluation(data, plan, outputs)
+        frames, guard_rows = [], []
         for outer in range(plan.spec.outer_splits):
             runs, test = plan.runs(outer), plan.rows(outer, "test")
-            rows = {m: outputs[(m, outer)].arrays["proba"] for m in self.models
-                    if outputs[(m, outer)].arrays}
-            if self.harm_guard and "generic" in rows:
-                for pm in ("decoupled", "conditional-bias"):
-                    if pm in rows:
-                        rows[f"harm-guard({pm})"] = _guarded(y, groups, runs, rows["generic"],
-                                                             rows[pm], self.guard_alpha)
+            rows, cert, losses = self.split_rows(context, outer)
             for model, p in rows.items():
-                m = group_metrics(y[test], p[:, test], groups[test])
+                m = group_metrics(data.y[test], p[:, test], data.groups[test])
                 run = m.pop("run").to_numpy()
                 m = m.rename(columns={"group": "subgroup"})
                 m["model"], m["outer_split"] = model, outer
                 m["seed"] = np.array([r["seed"] for r in runs])[run]
                 m["fold"] = np.array([r["fold"] for r in runs])[run]
                 frames.append(m)
+            guard_rows += _guard_rows(cert, losses, outer)
+        frames.append(tidy(guard_rows, self.name).drop(columns="study")) if guard_rows else None
         return tidy(pd.concat(frames, ignore_index=True), self.name)
 
-    def summarize(self, results: pd.DataFrame) -> pd.DataFrame:
-        return summarize(results.rename(columns={"subgroup": "group"}),
-                         test_train_ratio=self.test_size / (1 - self.test_size))
+    def summarize(self, results: pd.DataFrame, context: Evaluation | None = None
+                  ) -> pd.DataFrame:
+        row_diffs = self._row_accuracy_diffs(context) if (
+            context is not None and self.outer_splits == 1) else None
+        return gain_summary(results[results["role"] == "test"], reference="reference",
+                            test_train_ratio=self.test_size / (1 - self.test_size),
+                            alpha=self.guard_alpha, row_diffs=row_diffs)
+
+    def _row_accuracy_diffs(self, context: Evaluation) -> dict[tuple[str, str], np.ndarray]:
+        """With one outer split: per (subgroup, model), each test row's run-averaged
+        correctness minus the reference's (for the bootstrap over test rows)."""
+        data, test = context.data, context.plan.rows(0, "test")
+        rows, _, _ = self.split_rows(context, 0)
+        y, g = data.y[test], data.groups[test]
+        correct = {m: ((p[:, test] >= 0.5) == (y == 1)).mean(0) for m, p in rows.items()}
+        out = {}
+        for m, c in correct.items():
+            d = c - correct["reference"]
+            out[("all", m)] = d
+            for grp in np.unique(g):
+                out[(str(grp), m)] = d[g == grp]
+        return out
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
                plan: Plan) -> str:
         from ...report import markdown_report
+        guard = results[results["role"] == "guard"]
         return markdown_report(summary, title=f"{cohort_name}: {self.n_seeds} seeds x "
-                               f"{self.n_folds} folds x {self.outer_splits} outer split(s)")
+                               f"{self.n_folds} folds x {self.outer_splits} outer split(s)",
+                               guard=guard, alpha=self.guard_alpha)
 
 
-def _guarded(y: np.ndarray, groups: np.ndarray, runs: list[dict], p_generic: np.ndarray,
-             p_pers: np.ndarray, alpha: float) -> np.ndarray:
-    """Harm-guarded probabilities (n_runs, n): per run and group, generic where the run's
-    guard rows show the personalized model to be worse (one-sided McNemar)."""
-    from ...audit.guard import choose_per_group
-    out = p_generic.copy()
-    for r, run in enumerate(runs):
-        v = run["guard"]
-        report = choose_per_group(y[v], p_generic[r, v], p_pers[r, v], groups[v], alpha)
-        personal = set(report.loc[report["model"] == "personalized", "group"])
-        use = np.isin(groups, list(personal))
-        out[r, use] = p_pers[r, use]
-    return out
+def _guard_rows(cert: pd.DataFrame | None, losses: dict[str, float], outer: int) -> list[dict]:
+    """The guard's decisions as tidy rows (role ``guard``): per subgroup the deployed model
+    (value 1) and its test; per reference its guard log-loss."""
+    if cert is None:
+        return []
+    rows = [{"model": m, "outer_split": outer, "role": "guard", "subgroup": "all",
+             "metric": "guard_log_loss", "value": v} for m, v in losses.items()]
+    for r in cert.itertuples():
+        base = {"outer_split": outer, "role": "guard", "subgroup": r.group, "n": r.n}
+        rows.append({**base, "model": r.deployed, "metric": "deployed", "value": 1.0})
+        for k in ("effect", "ci_low", "ci_high", "p_value", "p_holm", "detectable"):
+            rows.append({**base, "model": "guarded", "metric": f"guard_{k}",
+                         "value": getattr(r, k)})
+    return rows
 
 
-__all__ = ["MODEL_NAMES", "PersonalizationStudy"]
+__all__ = ["CANDIDATES", "MODEL_NAMES", "PersonalizationStudy", "REFERENCES"]

@@ -1,0 +1,75 @@
+"""Reference (generic) models from scikit-learn beside the generic MLP: logistic
+regression and histogram gradient boosting, with the same runs interface as the
+networks (``fit_runs`` / ``predict_proba_runs``), so a study or the guard treats every
+model alike."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .._validation import check_binary_y, check_choice, check_X
+from ..errors import FeatureMismatchError, NotFittedError
+
+REFERENCE_KINDS = ("logreg", "hgb")
+
+
+class ReferenceClassifier(ClassifierMixin, BaseEstimator):
+    """``kind="logreg"`` (standardised features, L2 logistic regression) or ``"hgb"``
+    (HistGradientBoostingClassifier with scikit-learn's defaults).  ``fit_runs`` fits
+    one model per run on its training rows (the early-stopping rows are not used; HGB
+    seeds each run with its seed); predictions average the runs."""
+
+    def __init__(self, kind: str = "logreg", random_state: int = 0):
+        self.kind = kind
+        self.random_state = random_state
+
+    def _template(self, seed: int) -> Any:
+        check_choice(self.kind, name="kind", choices=REFERENCE_KINDS)
+        if self.kind == "logreg":
+            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        return HistGradientBoostingClassifier(random_state=seed)
+
+    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "ReferenceClassifier":
+        Xa, _ = check_X(X)
+        rows = np.arange(Xa.shape[0])
+        return self.fit_runs(X, y, train_indices=[rows], val_indices=[rows[:0]],
+                             seeds=[self.random_state])
+
+    def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
+                 train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
+                 seeds: Sequence[int]) -> "ReferenceClassifier":
+        Xa, names = check_X(X)
+        y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
+        Xa = Xa.astype(np.float64)
+        self.models_ = [clone(self._template(int(s))).fit(Xa[tr], y01[tr])
+                        for tr, s in zip(train_indices, seeds)]
+        self.classes_, self.feature_names_in_, self.n_features_in_ = classes, names, Xa.shape[1]
+        self.n_runs_ = len(self.models_)
+        return self
+
+    def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        if not hasattr(self, "models_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
+        Xa, _ = check_X(X)
+        if Xa.shape[1] != self.n_features_in_:
+            raise FeatureMismatchError(f"X has {Xa.shape[1]} features but the model was "
+                                       f"fitted with {self.n_features_in_}.")
+        Xa = Xa.astype(np.float64)
+        return np.vstack([m.predict_proba(Xa)[:, 1] for m in self.models_])
+
+    def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        p1 = self.predict_proba_runs(X).mean(0)
+        return np.column_stack([1 - p1, p1])
+
+    def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+
+__all__ = ["REFERENCE_KINDS", "ReferenceClassifier"]
