@@ -93,3 +93,20 @@ def runner_error(result) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.output
     return lines[0]
+
+
+def kill_after_tasks(args, db, k: int) -> int:
+    """Start ``noharm ARGS`` in a subprocess, SIGKILL it once ``db`` holds ``k`` finished
+    tasks, and return how many it holds then."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "noharm.cli", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while store_tasks(db) < k and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return store_tasks(db)

@@ -69,6 +69,10 @@ def test_verdicts_help_and_harm():
     assert v["A"] == "helps" and v["B"] == "harms" and v["min_group"] == "harms"
     gamma = t.set_index("group").loc["min_group", "bop"]
     assert gamma == pytest.approx(t.set_index("group").loc["B", "bop"])
+    row = t.set_index("group").loc["min_group"]
+    assert row["of_group"] == "B"                       # the row names its group
+    p_b = t.set_index("group").loc["B", "p_value"]
+    assert row["p_value"] == pytest.approx(min(1.0, 2 * p_b))   # adjusted for selection
 
 
 def test_mcnemar_equals_exact_binomial():

@@ -1,16 +1,12 @@
 """Experiment engine: results store and resume, backends, YAML configs, HTML report."""
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import store_tasks, runner_error as _err
+from conftest import kill_after_tasks, store_tasks, runner_error as _err
 from noharm.cli import app
 from noharm.datasets import make_synthetic
 from noharm.errors import ConfigError
@@ -33,16 +29,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     total = store_tasks(full / "results.db")
     assert total == 18                     # 2 models x 9 runs, one run per task
 
-    env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "noharm.cli", *SMALL, "--output",
-                             str(killed), "--quiet"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while store_tasks(killed / "results.db") < 3 and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = store_tasks(killed / "results.db")
+    done = kill_after_tasks([*SMALL, "--output", str(killed), "--quiet"],
+                            killed / "results.db", 3)
     assert 3 <= done < total, f"the run was not killed part-way ({done} of {total} tasks)"
 
     resumed = runner.invoke(app, [*SMALL, "--output", str(killed)])

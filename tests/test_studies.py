@@ -2,7 +2,6 @@
 fingerprints."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import store_tasks, runner_error as _err
+from conftest import kill_after_tasks, store_tasks, runner_error as _err
 from noharm.cli import app
 from noharm.datasets import make_synthetic
 from noharm.experiments import (DebiasStudy, FairnessStudy, MixedStudy, PersonalizationStudy,
@@ -49,15 +48,8 @@ def test_every_study_resumes_after_kill_byte_identical(study, site_csv, tmp_path
     assert res.exit_code == 0, res.output
     total = store_tasks(full / "results.db")
     assert total >= 3
-    proc = subprocess.Popen([sys.executable, "-m", "noharm.cli", *args, "--output",
-                             str(killed), "--quiet", "--jobs", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while store_tasks(killed / "results.db") < 1 and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = store_tasks(killed / "results.db")
+    done = kill_after_tasks([*args, "--output", str(killed), "--quiet", "--jobs", "1"],
+                            killed / "results.db", 1)
     assert 1 <= done < total, f"not killed part-way ({done} of {total} tasks)"
     resumed = runner.invoke(app, [*args, "--output", str(killed), "--jobs", "2"])
     assert resumed.exit_code == 0, resumed.output

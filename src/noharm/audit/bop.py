@@ -93,7 +93,9 @@ def audit_predictions(y: np.ndarray, pred0: np.ndarray, predp: np.ndarray, group
 
     Returns
     -------
-    DataFrame: metric, group, n, cost_h0, cost_hp, bop, ci_low, ci_high, p_value, verdict.
+    DataFrame: metric, group, n, cost_h0, cost_hp, bop, ci_low, ci_high, p_value, verdict,
+    of_group (the group the ``min_group`` row is; its McNemar p-value is multiplied by
+    the number of groups, since that group was chosen after looking at all of them).
     """
     check_choice(task, name="task", choices=("classification", "regression"))
     y = np.asarray(y)
@@ -114,9 +116,14 @@ def audit_predictions(y: np.ndarray, pred0: np.ndarray, predp: np.ndarray, group
             rows = [groups == g for g in per_group["group"]]
             rows += [np.ones(len(y), bool), groups == worst]
             pv = np.array([mcnemar_exact(l0[m] == 0, lp[m] == 0)[2] for m in rows])
+            # the minimal group was picked after looking at all k groups: Bonferroni
+            pv[-1] = min(1.0, len(per_group) * pv[-1])
         t["p_value"] = pv if pv is not None else np.nan
         t["verdict"] = verdicts(t["ci_low"].to_numpy(), t["ci_high"].to_numpy(), pv,
                                 t["bop"].to_numpy(), alpha)
+        worst_name = t.iloc[:-2].loc[t.iloc[:-2]["bop"].idxmin(), "group"]
+        t["of_group"] = ""
+        t.loc[t["group"] == "min_group", "of_group"] = worst_name
         t.insert(0, "metric", metric)
         frames.append(t)
     return pd.concat(frames, ignore_index=True)

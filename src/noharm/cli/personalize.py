@@ -33,7 +33,7 @@ def personalize(
     print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
-    models: ModelsOpt = "generic,decoupled,conditional-bias,logreg",
+    models: ModelsOpt = "generic,decoupled,conditional-bias,logreg,hgb",
     seeds: Annotated[int, typer.Option(help="Seeds per fold (runs = seeds x folds).")] = 5,
     folds: Annotated[int, typer.Option(help="Cross-validation folds on the training part.")] = 5,
     outer_splits: OuterSplitsOpt = 1,

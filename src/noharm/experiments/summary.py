@@ -25,8 +25,9 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
     gains (:func:`~noharm.inference.corrected_t_interval`); with one, a bootstrap over
     the subgroup's test rows of the run-averaged per-row difference (accuracy, from
     ``row_diffs[(subgroup, model)]``; the other metrics get no interval then).
-    ``p_holm``: Holm over every subgroup x model of a metric; ``verdict``: helps / harms
-    / cannot tell at ``alpha``.
+    ``p_holm``: Holm over the subgroups (``all`` included) of one model and metric (DESIGN
+    §9: p-values across groups are Holm-adjusted); ``verdict``: helps / harms / cannot
+    tell at ``alpha``.
     """
     ref = results[results["model"] == reference].set_index(
         ["subgroup", "metric", *RUN_KEYS])["value"]
@@ -57,9 +58,8 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
         rows.append(row)
     out = pd.DataFrame(rows)
     out["p_holm"] = np.nan
-    for metric in out["metric"].unique():
-        m = (out["metric"] == metric).to_numpy()
-        out.loc[m, "p_holm"] = holm(out.loc[m, "p_value"].to_numpy())
+    for _, idx in out.groupby(["model", "metric"], sort=False).groups.items():
+        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p_value"].to_numpy())
     out["verdict"] = [("reference" if mo == reference else verdict(g, p, alpha))
                       for mo, g, p in zip(out["model"], out["gain"], out["p_holm"])]
     order = {g: i for i, g in enumerate(sorted(out["subgroup"].unique(),

@@ -92,8 +92,8 @@ def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization"
              "Accuracy (%) per subgroup, mean ± sd over runs; gain = paired per-run "
              "difference against the reference, with its 95 % interval (corrected resampled "
              "t over outer splits; with one outer split a bootstrap over the subgroup's test "
-             f"rows) and a verdict where Holm's adjustment over subgroups x models keeps "
-             f"p < {alpha}.",
+             f"rows) and a verdict where Holm's adjustment over the subgroups of each model "
+             f"keeps p < {alpha}.",
              markdown_table(accuracy_table(summary)),
              "AUROC and balanced accuracy (%), mean ± sd over runs.",
              markdown_table(secondary_table(summary))]
