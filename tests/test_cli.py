@@ -38,7 +38,7 @@ def test_personalize_synthetic_default_writes_outputs(tmp_path):
                                   "subgroup", "metric", "value", "n"]
     again = runner.invoke(app, ["personalize", "--n-samples", "200", "--output", str(out),
                                 *FAST])
-    assert again.exit_code == 0 and "resuming: 4 of 4 tasks" in again.stderr
+    assert again.exit_code == 0 and "resuming: 5 of 5 tasks" in again.stderr
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), tidy)
 
 
