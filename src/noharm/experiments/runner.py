@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .._validation import check_positive_int
 from ..datasets import Cohort
@@ -118,8 +119,8 @@ def _work(spec: ModelSpec, outer: int, run_ids: tuple[int, ...], save_to: str | 
     t0 = time.perf_counter()
     all_runs = plan.runs(outer)
     runs = [all_runs[i] for i in run_ids]
-    try:
-        with set_threads(n_threads):
+    try:     # torch, BLAS and OpenMP (scikit-learn's HGB) all at n_threads per worker
+        with set_threads(n_threads), threadpool_limits(n_threads):
             out = study.fit_predict(spec, data, plan, outer, runs, save_to)
     except spec.skip_on as exc:
         return TaskOutput({}, {}, time.perf_counter() - t0,
