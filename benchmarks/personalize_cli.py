@@ -45,7 +45,7 @@ def main() -> None:
         timings = json.loads((Path(tmp) / "default0" / "config.json").read_text())["timings_s"]
     d, one = statistics.median(times["default"]), statistics.median(times["jobs1"])
     print(f"# noharm personalize --dataset heart ({cores} cores; generic, decoupled, "
-          "conditional bias, logreg; 25 runs each)")
+          "conditional bias, logreg, hgb; 25 cross-fitted runs each, guard on)")
     print(f"default --jobs ({cores}): median {d:.1f} s over {args.repeat} "
           f"({', '.join(f'{t:.1f}' for t in times['default'])}); target <= 10 s -> "
           f"{'OK' if d <= 10 else 'MISSED'}")
