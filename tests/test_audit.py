@@ -158,3 +158,19 @@ def test_audit_models_end_to_end(toy):
                                         "incomprehensiveness[input_x_gradient]"}
     assert res.reliability["n_groups"] == 2 and res.family["family"] == "categorical"
     assert 0 <= res.reliability["pe_lower_bound"] <= 1
+
+
+def test_equal_group_bound_closed_form_and_huge_n():
+    """The closed form equals the per-group sum, and n = 1e308 answers at once (it built
+    arrays of 2^k groups and ran out of memory)."""
+    import time
+    from noharm.audit.bounds import equal_groups_bound
+    for n, k, c in [(100, 2, math.log1p(4e-4)), (50, 3, 0.3), (1e4, 10, 1e-3)]:
+        assert equal_groups_bound(n, k, c) == pytest.approx(
+            prob_error_lower_bound(equal_groups(n, k), c), abs=1e-12)
+    t = time.perf_counter()
+    table, kmax = bounds_table(1e308, 0.01)
+    assert time.perf_counter() - t < 1.0
+    assert kmax["categorical"] > 1000 and table["pe_lower_bound"].between(0, 1).all()
+    with pytest.raises(GroupError, match="k <= log2"):
+        equal_groups_bound(10, 4, 0.1)

@@ -64,6 +64,23 @@ def prob_error_lower_bound(group_sizes: Sequence[int], log1p_chi2: float) -> flo
     return float(max(0.0, 1.0 - math.sqrt(s) / (2.0 * math.sqrt(d))))
 
 
+def equal_groups_bound(n: float, k: int, log1p_chi2: float) -> float:
+    """The P_e bound for d = 2^k equal groups of n / d rows, in closed form (no arrays,
+    logarithms throughout, so n = 1e308 and k = 1000 cost nothing):
+    1 - sqrt(expm1(m * log(1 + chi2)) / d) / 2 with m = n / d."""
+    if not n >= 1:
+        raise ConfigError(f"n must be >= 1 (rows of the dataset), got {n!r}.")
+    k = int(k)
+    log_d = k * math.log(2)
+    if log_d > math.log(n):
+        raise GroupError(f"k={k} attributes make 2^{k} groups but there are only {n:g} rows, "
+                         "so some groups would be empty; the bound needs k <= log2(n).")
+    x = math.ldexp(n, -k) * log1p_chi2                 # m * log(1 + chi2)
+    log_expm1 = x + math.log1p(-math.exp(-x)) if x > 0 else -math.inf
+    log_ratio = 0.5 * (log_expm1 - log_d) - math.log(2)  # log(sqrt(s / d) / 2)
+    return float(max(0.0, 1.0 - math.exp(log_ratio))) if log_ratio < 1 else 0.0
+
+
 def equal_groups(n: float, k: int) -> np.ndarray:
     """Sizes of d = 2^k equal groups of n rows; error if a group would be empty."""
     if not n >= 1:
@@ -104,9 +121,9 @@ def bounds_table(n: float, eps: float, *, sigma: float | None = None,
     rows = []
     for f, c in fams.items():
         for k in k_values:
-            pe = prob_error_lower_bound(equal_groups(n, k), c)
+            pe = equal_groups_bound(n, k, c)
             rows.append({"family": f, "k": int(k), "groups": 2 ** int(k),
-                         "rows_per_group": n / 2 ** int(k), "pe_lower_bound": pe,
+                         "rows_per_group": math.ldexp(n, -int(k)), "pe_lower_bound": pe,
                          "informative": pe < 0.5})
     return pd.DataFrame(rows), kmax
 
