@@ -109,6 +109,8 @@ def test_plan_round_trip_and_fingerprint(tmp_path):
 
 def test_plan_errors():
     g, y = _gy()
+    with pytest.raises(ConfigError, match="at most 100,000"):
+        make_plan(PlanSpec(n_seeds=99999999999999999999), groups=g, y=y)
     with pytest.raises(ConfigError, match="cross-fit.*n_folds >= 3"):
         make_plan(PlanSpec(n_folds=2, guard="cross-fit"), groups=g, y=y)
     with pytest.raises(ConfigError, match="guard must be"):

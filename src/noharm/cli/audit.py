@@ -76,7 +76,8 @@ def audit(
                                         "input_x_gradient, saliency, feature_ablation."
                                         )] = "integrated_gradients",
     top_frac: Annotated[float, typer.Option(help="Share of top-attributed features (r).")] = 0.4,
-    no_explain: Annotated[bool, typer.Option(help="Skip the explanation BoP.")] = False,
+    no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the explanation "
+                                             "BoP.")] = False,
     eps: Annotated[float, typer.Option(help="Smallest benefit worth detecting.")] = 0.01,
     alpha: Annotated[float, typer.Option(help="Test level of the verdicts.")] = 0.05,
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,

@@ -36,6 +36,7 @@ from ..errors import ConfigError, GroupError
 from ..splits import cross_fit_runs, fold_ids, holdout
 
 PLAN_FORMAT = 1
+MAX_RUNS = 100_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class PlanSpec:
         check_fraction(self.early_stop_size, name="early_stop_size", high=0.9)
         check_positive_int(self.random_state, name="random_state", minimum=0)
         check_fraction(self.unseen_share, name="unseen_share", inclusive_low=True, high=0.5)
+        runs = self.outer_splits * self.n_seeds * self.n_folds
+        if runs > MAX_RUNS:
+            raise ConfigError(f"outer_splits x seeds x folds = {runs:.3g} runs; at most "
+                              f"{MAX_RUNS:,} fit in one study (choose fewer seeds, folds or "
+                              "outer splits).")
         if isinstance(self.guard, str):
             if self.guard not in ("none", "cross-fit"):
                 raise ConfigError(f"guard must be 'none', 'cross-fit' or a fraction, got "
