@@ -237,3 +237,26 @@ def test_run_alias_says_so(cli_main):
     code, _, err = cli_main(["run", "--seeds", "0"])
     assert code == 2 and "n_seeds must be an integer >= 1" in err
     assert "`noharm run` is now `noharm personalize`" in err
+
+
+def test_relative_data_path_then_audit_from_elsewhere(tmp_path, monkeypatch):
+    c = make_synthetic(n_samples=300)
+    df = c.X.assign(outcome=c.y.to_numpy(), sexcol=c.groups["sex"].to_numpy())
+    (tmp_path / "work").mkdir()
+    df.to_csv(tmp_path / "work" / "data.csv", index=False)
+    monkeypatch.chdir(tmp_path / "work")
+    args = ["personalize", "--data", "data.csv", "--target", "outcome", "--group", "sexcol",
+            "--models", "generic,decoupled", "--seeds", "1", "--folds", "3", "--max-epochs",
+            "3", "--hidden-layers", "2", "--hidden-units", "8", "--quiet", "--output", "run"]
+    assert runner.invoke(app, args).exit_code == 0
+    monkeypatch.chdir(tmp_path)                                  # another directory
+    res = runner.invoke(app, ["audit", "--from", "work/run", "--personalized", "decoupled",
+                              "--no-explain", "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    args[2] = str(tmp_path / "work" / "data.csv")
+    parts = runner.invoke(app, [*args[:-2], "--output", str(tmp_path / "parts"),
+                                "--ensemble-size", "1"])
+    assert parts.exit_code == 0, parts.output
+    msg = _err(runner.invoke(app, ["audit", "--from", str(tmp_path / "parts"),
+                                   "--personalized", "decoupled", "--no-explain"]))
+    assert "--ensemble-size at least seeds x folds" in msg

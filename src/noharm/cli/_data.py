@@ -25,8 +25,8 @@ class DataSource:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("data", "data_path"):
-            d[k] = None if d[k] is None else str(d[k])
+        for k in ("data", "data_path"):        # absolute: audit --from works from anywhere
+            d[k] = None if d[k] is None else str(Path(d[k]).resolve())
         d["group"] = list(self.group or [])
         return d
 

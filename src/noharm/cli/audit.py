@@ -54,9 +54,9 @@ def load_run(from_dir: Path, personalized: str, split: int):
             raise ConfigError(f"{from_dir} has no {name} model (its models: "
                               f"{', '.join(run_models)}); rerun with --models including {name}.")
         if not d.is_dir():
-            raise ConfigError(f"{from_dir} has no single saved {name} model for split {split} "
-                              "(more runs than --ensemble-size save it in parts); rerun with at "
-                              "most 25 runs.")
+            raise ConfigError(f"{from_dir} saved {name} for split {split} in parts (it had "
+                              "more runs than --ensemble-size); the audit reads one ensemble "
+                              "per split: rerun with --ensemble-size at least seeds x folds.")
         models.append(NetClassifier.load(d))
     return cohort, plan.rows(split, "test"), models[0], models[1]
 
