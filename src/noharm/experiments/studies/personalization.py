@@ -202,7 +202,8 @@ class PersonalizationStudy(Study):
                 m["fold"] = np.array([r["fold"] for r in runs])[run]
                 frames.append(m)
             guard_rows += _guard_rows(cert, losses, outer)
-        frames.append(tidy(guard_rows, self.name).drop(columns="study")) if guard_rows else None
+        if guard_rows:
+            frames.append(tidy(guard_rows, self.name).drop(columns="study"))
         return tidy(pd.concat(frames, ignore_index=True), self.name)
 
     def summarize(self, results: pd.DataFrame, context: Evaluation | None = None
