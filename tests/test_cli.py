@@ -227,3 +227,14 @@ def test_version():
     res = subprocess.run([sys.executable, "-m", "noharm.cli", "--version"],
                          capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == f"noharm {noharm.__version__}"
+
+
+def test_unclear_inputs_get_their_own_message(tmp_path):
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("age,sex,y\n")
+    base = ["personalize", "--target", "y", "--group", "sex"]
+    assert "header but no rows" in _err(runner.invoke(app, [*base, "--data",
+                                                            str(header_only)]))
+    assert "is a directory" in _err(runner.invoke(app, [*base, "--data", str(tmp_path)]))
+    assert "hidden_layers must be" in _err(runner.invoke(app, ["personalize",
+                                                               "--hidden-layers", "0"]))

@@ -18,6 +18,9 @@ from .cohort import Cohort
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a ``.csv``/``.csv.gz``/``.tsv`` or ``.parquet`` file."""
     p = Path(path)
+    if p.is_dir():
+        raise DatasetError(f"{p} is a directory; give the data file itself (e.g. "
+                           f"{p}/data.csv).")
     if not p.is_file():
         raise DataNotFoundError(f"data file {p} does not exist; check the path.")
     name = p.name.lower()
@@ -61,6 +64,8 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
     if target in spec.columns:
         raise ConfigError(f"{target!r} is both the target and a group column.")
     n_raw = len(frame)
+    if n_raw == 0:
+        raise DatasetError("the data file has a header but no rows; check the file.")
     if dropna:
         frame = frame.dropna().reset_index(drop=True)
     elif frame.isna().any().any():

@@ -89,6 +89,8 @@ class PersonalizationStudy(Study):
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models repeat: {list(self.models)}.")
         check_positive_int(self.ensemble_size, name="ensemble_size")
+        for name in ("hidden_layers", "hidden_units", "attr_layers"):
+            check_positive_int(getattr(self, name), name=name)
         check_choice(self.training, name="training", choices=("two_stage", "joint"))
         check_choice(self.reference, name="reference", choices=("best", *REFERENCES))
         check_choice(self.guard_metric, name="guard_metric", choices=GUARD_METRICS)
