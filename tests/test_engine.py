@@ -238,3 +238,22 @@ def test_report_opens_in_headless_chromium(full_dir):
     assert n_tables >= 3
     assert "old_female" in body
     assert "cannot tell" in body or "helps" in body or "harms" in body
+
+
+def test_a_changed_result_in_the_store_is_refused(tmp_path):
+    """A changed byte inside a stored blob passes SQLite's integrity check; the per-task
+    checksum catches it on resume, and --force-new keeps the old file."""
+    import sqlite3
+    out = tmp_path / "o"
+    args = ["personalize", "--n-samples", "200", "--models", "generic", "--seeds", "1",
+            "--folds", "3", "--max-epochs", "3", "--hidden-layers", "2", "--hidden-units", "8",
+            "--output", str(out), "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0
+    with sqlite3.connect(out / "results.db") as conn:
+        blob = bytearray(conn.execute("SELECT arrays FROM tasks").fetchone()[0])
+        blob[-30] ^= 0xFF
+        conn.execute("UPDATE tasks SET arrays = ?", (bytes(blob),))
+    msg = _err(runner.invoke(app, args))
+    assert "fail their checksum" in msg and "--force-new" in msg
+    assert runner.invoke(app, [*args, "--force-new"]).exit_code == 0
+    assert list(out.glob("results.db.old-*"))

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import NoharmError
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 STORE_NAME = "results.db"
 
 
@@ -124,7 +124,8 @@ class ResultsStore:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS tasks (model TEXT NOT NULL, outer_split INTEGER "
                 "NOT NULL, chunk INTEGER NOT NULL, seconds REAL NOT NULL, note TEXT, "
-                "info TEXT NOT NULL, arrays BLOB NOT NULL, finished_at REAL NOT NULL, "
+                "info TEXT NOT NULL, arrays BLOB NOT NULL, sha256 TEXT NOT NULL, "
+                "finished_at REAL NOT NULL, "
                 "PRIMARY KEY (model, outer_split, chunk))")
             meta = {"format": "noharm-results", "format_version": str(STORE_FORMAT),
                     "identity": json.dumps(self.identity, sort_keys=True)}
@@ -143,17 +144,22 @@ class ResultsStore:
         np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in output.arrays.items()})
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            info = json.dumps(output.info, sort_keys=True)
+            blob = buf.getvalue()
+            self._conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                (model, outer, chunk, float(output.seconds), output.note,
-                                json.dumps(output.info, sort_keys=True), buf.getvalue(),
-                                time.time()))
+                                info, blob, _checksum(info, blob), time.time()))
 
     def read_task(self, model: str, outer: int, chunk: int) -> "TaskOutput":
         row = self._conn.execute(
-            "SELECT seconds, note, info, arrays FROM tasks WHERE model = ? AND outer_split = ? "
-            "AND chunk = ?", (model, outer, chunk)).fetchone()
+            "SELECT seconds, note, info, arrays, sha256 FROM tasks WHERE model = ? AND "
+            "outer_split = ? AND chunk = ?", (model, outer, chunk)).fetchone()
         if row is None:
             raise StoreError(f"{self.path} has no task ({model}, split {outer}, part {chunk}).")
+        if _checksum(row[2], row[3]) != row[4]:
+            raise StoreError(f"{self.path} is corrupt: the stored results of {model}, split "
+                             f"{outer}, part {chunk} fail their checksum. Pass --force-new to "
+                             "start a new store (the old file is kept).")
         with np.load(io.BytesIO(row[3]), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         return TaskOutput(arrays, json.loads(row[2]), float(row[0]), row[1])
@@ -166,6 +172,10 @@ class ResultsStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _checksum(info: str, blob: bytes) -> str:
+    return hashlib.sha256(info.encode() + b"\0" + blob).hexdigest()
 
 
 @dataclass
