@@ -159,3 +159,32 @@ def test_conditional_bias_variants_train_and_round_trip(params, toy, tmp_path):
     m.save(tmp_path / "m")
     assert np.array_equal(ConditionalBiasClassifier.load(tmp_path / "m").predict_proba(X),
                           m.predict_proba(X))
+
+
+def test_load_and_save_errors_are_persistence_errors(tmp_path, toy):
+    """Tampered config, truncated or flipped weights, a file as the target: one
+    PersistenceError each (not SafetensorError, TypeError or a silent wrong model)."""
+    import json
+    from noharm.errors import PersistenceError
+    X, y, g = toy
+    m = GenericClassifier(hidden_layers=2, hidden_units=8, max_epochs=3).fit(X, y)
+    d = m.save(tmp_path / "m")
+    GenericClassifier.load(d)                                     # round trip works
+    cfg = json.loads((d / "config.json").read_text())
+    weights = (d / "model.safetensors").read_bytes()
+    bad = dict(cfg, params={**cfg["params"], "hidden_layerz": 2})
+    (d / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(PersistenceError, match="changed after saving"):
+        GenericClassifier.load(d)
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "model.safetensors").write_bytes(weights[:len(weights) // 2])
+    with pytest.raises(PersistenceError, match="damaged"):
+        GenericClassifier.load(d)
+    flipped = bytearray(weights)
+    flipped[-5] ^= 0x40                                           # one weight's bits
+    (d / "model.safetensors").write_bytes(bytes(flipped))
+    with pytest.raises(PersistenceError, match="checksum differs"):
+        GenericClassifier.load(d)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PersistenceError, match="is a file"):
+        m.save(tmp_path / "file")

@@ -46,6 +46,16 @@ def train_val_split(y: np.ndarray, groups: np.ndarray | None, fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names and bytes (in name order)."""
+    import hashlib
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        h.update(k.encode())
+        h.update(tensors[k].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def check_mlp_params(est: Any) -> None:
     """The parameters every noharm network estimator shares: depth, width, dropout,
     validation share and seed."""
@@ -223,6 +233,8 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         """Save to a directory: ``config.json`` + ``model.safetensors`` (no pickle)."""
         self._check_fitted()
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise PersistenceError(f"{path} is a file; save a model to a directory.")
         path.mkdir(parents=True, exist_ok=True)
         cfg = {
             "format": "noharm-model", "format_version": FORMAT_VERSION,
@@ -233,8 +245,13 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
             "n_runs": self.n_runs_, "n_members": self._n_members(), "extra": self._extra_state(),
         }
         tensors = {k: v.detach().contiguous().clone() for k, v in self.net_.state_dict().items()}
-        save_file(tensors, str(path / "model.safetensors"))
-        (path / "config.json").write_text(json.dumps(cfg, indent=2))
+        cfg["tensors_sha256"] = _tensor_digest(tensors)
+        try:
+            save_file(tensors, str(path / "model.safetensors"))
+            (path / "config.json").write_text(json.dumps(cfg, indent=2))
+        except OSError as exc:
+            raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); choose a "
+                                   "writable directory.") from None
         return path
 
     def _n_members(self) -> int:
@@ -259,16 +276,30 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         klass = _REGISTRY.get(cfg.get("class", ""))
         if klass is None or not issubclass(klass, cls):
             raise PersistenceError(f"{path} holds a {cfg.get('class')!r}, not a {cls.__name__}.")
-        est = klass(**cfg["params"])
-        est.classes_ = np.array(cfg["classes"])
-        est.groups_ = list(cfg["groups"])
-        est.feature_names_in_ = list(cfg["feature_names"])
-        est.n_features_in_ = len(est.feature_names_in_)
-        est.n_runs_ = int(cfg["n_runs"])
-        est._set_extra_state(cfg.get("extra", {}))
-        net = est._build(int(cfg["n_members"]), list(range(int(cfg["n_members"]))))
         try:
-            net.load_state_dict(load_file(str(tensor_file)))
+            est = klass(**cfg["params"])
+            est.classes_ = np.array(cfg["classes"])
+            est.groups_ = list(cfg["groups"])
+            est.feature_names_in_ = list(cfg["feature_names"])
+            est.n_features_in_ = len(est.feature_names_in_)
+            est.n_runs_ = int(cfg["n_runs"])
+            est._set_extra_state(cfg.get("extra", {}))
+            net = est._build(int(cfg["n_members"]), list(range(int(cfg["n_members"]))))
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise PersistenceError(f"{cfg_file} was changed after saving and no longer "
+                                   f"describes a model ({type(exc).__name__}: {exc}); re-save "
+                                   "the model.") from None
+        try:
+            tensors = load_file(str(tensor_file))
+        except Exception as exc:       # safetensors raises its own error types
+            raise PersistenceError(f"{tensor_file} is damaged ({exc}); re-save the model."
+                                   ) from None
+        expected = cfg.get("tensors_sha256")
+        if expected is not None and _tensor_digest(tensors) != expected:
+            raise PersistenceError(f"{tensor_file} does not hold the weights that were saved "
+                                   "(checksum differs); re-save the model.")
+        try:
+            net.load_state_dict(tensors)
         except (RuntimeError, KeyError) as exc:
             raise PersistenceError(f"{tensor_file} does not match its config: {exc}") from None
         net.eval()
