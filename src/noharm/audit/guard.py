@@ -22,20 +22,13 @@ import pandas as pd
 from scipy import stats
 
 from .._validation import check_choice, check_fraction
+from .bop import pointwise_loss
 from ..errors import ConfigError
 from ..inference import (delong_test, holm, mcnemar_exact, paired_mean_test,
                          smallest_detectable)
 
 GUARD_METRICS = ("log-loss", "zero-one", "auroc")
-_EPS = 1e-7
-
-
-def row_loss(y: np.ndarray, p: np.ndarray, metric: str) -> np.ndarray:
-    """Per-row loss: log-loss (clipped probabilities) or 0-1 loss at threshold 0.5."""
-    if metric == "zero-one":
-        return ((p >= 0.5) != (y == 1)).astype(float)
-    q = np.clip(p, _EPS, 1 - _EPS)
-    return -(y * np.log(q) + (1 - y) * np.log(1 - q))
+_LOSS = {"log-loss": "log_loss", "zero-one": "zero_one"}     # names in audit.bop
 
 
 def guard_tests(y: np.ndarray, groups: np.ndarray, p_ref: np.ndarray,
@@ -82,7 +75,8 @@ def _test(y: np.ndarray, p_ref: np.ndarray, p_c: np.ndarray, metric: str,
         diff, se, p = delong_test(y, p_ref, p_c, margin)
         return {"effect": diff, "ci_low": diff - 1.96 * se, "ci_high": diff + 1.96 * se,
                 "p_value": p, "sd": se}
-    d = row_loss(y, p_ref, metric) - row_loss(y, p_c, metric)
+    loss = _LOSS[metric]
+    d = pointwise_loss(y, p_ref, loss) - pointwise_loss(y, p_c, loss)
     mean, _, high, p = paired_mean_test(d, margin)
     low = 2 * mean - high if np.isfinite(high) else nan
     if metric == "zero-one" and margin == 0:      # exact: H1 the candidate errs less
@@ -167,4 +161,4 @@ def check_same_features(h0: Any, hp: Any) -> None:
 
 
 __all__ = ["GUARD_METRICS", "check_same_features", "deploy", "guard_tests", "out_of_fold",
-           "predict_p1", "row_loss"]
+           "predict_p1"]

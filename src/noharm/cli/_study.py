@@ -114,14 +114,15 @@ def _describe(cohort: Any, plan: Any, say: Callable[[str], None], rd: Any) -> No
 
 def _write_outputs(rd: Any, result: Any, identity: dict, source: DataSource, cohort: Any,
                    save_models: bool, say: Callable[[str], None]) -> None:
-    from ..experiments.rundir import file_sha256, write_text
+    from ..datasets._fetch import sha256_of
+    from ..experiments.rundir import write_text
     out = rd.path
     write_text(out / "results.csv", result.results.to_csv(index=False))
     write_text(out / "summary.csv", result.summary.to_csv(index=False))
     write_text(out / "summary.md", result.text)
     rd.write_config(identity, {"data_source": source.to_dict(), "cohort_meta": cohort.meta,
                                "timings_s": result.timings, "notes": result.notes,
-                               "outputs_sha256": {n: file_sha256(out / n) for n in
+                               "outputs_sha256": {n: sha256_of(out / n) for n in
                                                   ("results.csv", "summary.csv")}})
     say(f"wrote {out}/results.db, results.csv, summary.csv, summary.md, config.json, "
         "splits.json" + (", models/" if save_models else ""))

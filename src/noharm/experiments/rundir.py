@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import socket
@@ -182,14 +181,6 @@ def write_text(path: Path, text: str) -> None:
                           "another output directory.") from None
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _alive_holder(lock: Path) -> str | None:
     """'pid N' of a live process holding ``lock`` on this host, else None."""
     try:
@@ -208,5 +199,5 @@ def _alive_holder(lock: Path) -> str | None:
     return f"pid {pid}"
 
 
-__all__ = ["OUTPUTS", "RunDirError", "RunDirectory", "file_sha256", "read_config",
+__all__ = ["OUTPUTS", "RunDirError", "RunDirectory", "read_config",
            "write_text"]

@@ -13,7 +13,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from .. import __version__
 from .._validation import check_binary_y, check_groups, check_positive_int, check_X
-from ..audit.guard import deploy, guard_tests, out_of_fold, predict_p1, row_loss
+from ..audit.bop import pointwise_loss
+from ..audit.guard import deploy, guard_tests, out_of_fold, predict_p1
 from ..errors import ConfigError, NotFittedError, PersistenceError
 from ..splits import cross_fit_runs
 from .base import NetClassifier
@@ -114,7 +115,7 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
                 fitted[name] = m
                 oof[name] = out_of_fold(m.predict_proba_runs(X, sensitive_features=groups),
                                         runs, len(y01))
-        losses = {name: float(np.nanmean(row_loss(y01, oof[name], "log-loss")))
+        losses = {name: float(np.nanmean(pointwise_loss(y01, oof[name], "log_loss")))
                   for name in refs}
         self.reference_ = min(losses, key=losses.get)
         self.reference_losses_ = losses

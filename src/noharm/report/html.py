@@ -150,7 +150,8 @@ def check_fingerprints(d: Path) -> str | None:
     """The study of a noharm run directory, after checking that its split plan and output
     files are those its config.json recorded (None for a directory of other outputs)."""
     from ..experiments.plan import Plan
-    from ..experiments.rundir import file_sha256, read_config
+    from ..datasets._fetch import sha256_of
+    from ..experiments.rundir import read_config
     cfg = read_config(d)
     if cfg is None:
         return None
@@ -162,7 +163,7 @@ def check_fingerprints(d: Path) -> str | None:
             raise ConfigError(f"{d}/splits.json is not the split plan its config.json "
                               "records; rerun the study into a new directory.")
     for name, sha in (cfg.get("outputs_sha256") or {}).items():
-        if not (d / name).is_file() or file_sha256(d / name) != sha:
+        if not (d / name).is_file() or sha256_of(d / name) != sha:
             raise ConfigError(f"{d}/{name} is not the file the {cfg.get('study')} study wrote "
                               "(missing or changed since); rerun the study or restore it.")
     return cfg.get("study")

@@ -29,7 +29,7 @@ from ..plan import Plan, PlanSpec
 from ..store import TaskOutput
 from ..study import ModelSpec, Study, StudyData, tidy
 from ..summary import split_summary
-from ._common import classification_rows, render_wide
+from ._common import classification_rows, overall, render_wide
 
 MEDL_MODELS = ("generic", "medl", "fair-medl")
 #: Largest improvements reported by the fair-MEDL paper (sd of TPR/FPR, per attribute).
@@ -170,7 +170,6 @@ class MixedStudy(Study):
                                        data.attributes.iloc[test], gaps="sd")
             rows += [{**base, **r} for r in seen if r["metric"] != "accuracy"]
             if len(unseen) and len(np.unique(data.y[unseen])) > 1:
-                from ._common import overall
                 un = overall(data.y[unseen], p[unseen], (p[unseen] >= threshold).astype(int))
                 rows.append({**base, "metric": "auroc", "role": "unseen", "n": len(unseen),
                              "value": un["auroc"]})

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..._validation import check_choice, check_fraction, check_group_sizes, check_positive_int
-from ...audit.guard import GUARD_METRICS, deploy, guard_tests, out_of_fold, row_loss
+from ...audit.bop import pointwise_loss
+from ...audit.guard import GUARD_METRICS, deploy, guard_tests, out_of_fold
 from ...datasets import Cohort
 from ...errors import ConfigError, GroupError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
@@ -176,7 +177,7 @@ class PersonalizationStudy(Study):
         part = plan.rows(outer, "train_part")
         oof = {m: out_of_fold(p, runs, n)[part] for m, p in probas.items()}
         y, g = data.y[part], data.groups[part]
-        losses = {m: float(np.nanmean(row_loss(y, oof[m], "log-loss"))) for m in refs}
+        losses = {m: float(np.nanmean(pointwise_loss(y, oof[m], "log_loss"))) for m in refs}
         ref = min(losses, key=losses.get) if self.reference == "best" else self.reference
         tests = guard_tests(y, g, oof[ref], {c: oof[c] for c in self.candidates if c in oof},
                             metric=self.guard_metric, alpha=self.guard_alpha,
