@@ -61,9 +61,8 @@ def main() -> None:
           f"{guarded / plain:.2f}x (target <= 2x)")
     res, t5 = timed(PersonalizationStudy(outer_splits=5), heart, args.jobs)
     verdicts(res, f"Heart, 5 outer splits ({t5:.0f} s); reference chosen per split: "
-             + ", ".join(f"{m} {c}" for m, c in res.results[
-                 (res.results.metric == "guard_log_loss")].loc[lambda r: r.groupby(
-                     "outer_split")["value"].idxmin(), "model"].value_counts().items()))
+             + ", ".join(f"{m} {c}" for m, c in res.results.loc[
+                 res.results.metric == "reference", "model"].value_counts().items()))
     syn = make_synthetic(n_samples=800, random_state=0)
     res, ts = timed(PersonalizationStudy(outer_splits=5), syn, args.jobs)
     verdicts(res, f"planted synthetic cohort (800 rows), 5 outer splits ({ts:.0f} s)")

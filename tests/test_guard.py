@@ -194,3 +194,24 @@ def test_planted_cohort_guard_deploys_and_keeps_the_gain():
     assert s.loc[("old_female", "guarded"), "gain"] >= 0.8 * best
     guarded = res.summary[res.summary.model == "guarded"]
     assert not (guarded["verdict"] == "harms").any()
+
+
+def test_a_fixed_reference_is_the_one_recorded_reported_and_exported(tmp_path):
+    """--reference generic must stay generic in the results, the report and the saved
+    guarded model even where logistic regression has the lower guard log-loss."""
+    from typer.testing import CliRunner
+    from noharm.cli import app
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["personalize", "--n-samples", "400", "--models",
+                                   "generic,decoupled,logreg", "--reference", "generic",
+                                   "--seeds", "1", "--folds", "3", "--max-epochs", "2",
+                                   "--patience", "2", "--hidden-layers", "2",
+                                   "--hidden-units", "4", "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    results = pd.read_csv(out / "results.csv")
+    g = results[results.role == "guard"]
+    losses = g[g.metric == "guard_log_loss"].set_index("model")["value"]
+    assert losses["logreg"] < losses["generic"]        # an under-trained MLP: logreg wins
+    assert list(g[g.metric == "reference"]["model"]) == ["generic"]
+    assert "reference per outer split generic 1" in res.stdout
+    assert GuardedClassifier.load(out / "models" / "guarded" / "split0").reference_ == "generic"

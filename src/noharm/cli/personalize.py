@@ -101,8 +101,7 @@ def export_guarded(result, output, say) -> None:
     for outer, g in guard.groupby("outer_split"):
         dep = g[g["metric"] == "deployed"]
         routing = dict(zip(dep["subgroup"], dep["model"]))
-        losses = g[g["metric"] == "guard_log_loss"]
-        reference = losses.loc[losses["value"].idxmin(), "model"]
+        reference = g.loc[g["metric"] == "reference", "model"].iloc[0]
         dirs = {m: f"../../{m}/split{outer}" for m in {reference, *routing.values()}}
         missing = [m for m in dirs if not (output / "models" / m / f"split{outer}").is_dir()]
         if missing:

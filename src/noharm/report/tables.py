@@ -98,9 +98,7 @@ def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization"
              "AUROC and balanced accuracy (%), mean ± sd over runs.",
              markdown_table(secondary_table(summary))]
     if guard is not None and len(guard):
-        refs = guard[guard["metric"] == "guard_log_loss"]
-        chosen = (refs.loc[refs.groupby("outer_split")["value"].idxmin(), "model"]
-                  .value_counts())
+        chosen = guard.loc[guard["metric"] == "reference", "model"].value_counts()
         parts += ["Guard (on the training part's cross-fitted guard predictions): reference "
                   "per outer split " + ", ".join(f"{LABELS.get(m, m)} {c}" for m, c in
                                                  chosen.items())

@@ -162,7 +162,8 @@ class PersonalizationStudy(Study):
     def split_rows(self, context: Evaluation, outer: int
                    ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, float]]:
         """Probabilities (n_runs, n) of every model of an outer split plus ``reference``
-        and ``guarded``; the guard's certificate; the references' guard log-loss."""
+        and ``guarded``; the guard's certificate (its ``reference`` column names the
+        reference used); the references' guard log-loss."""
         data, plan = context.data, context.plan
         probas = {m: context.outputs[(m, outer)].arrays["proba"] for m in self.models
                   if context.outputs[(m, outer)].arrays}
@@ -242,12 +243,15 @@ class PersonalizationStudy(Study):
 
 
 def _guard_rows(cert: pd.DataFrame | None, losses: dict[str, float], outer: int) -> list[dict]:
-    """The guard's decisions as tidy rows (role ``guard``): per subgroup the deployed model
-    (value 1) and its test; per reference its guard log-loss."""
+    """The guard's decisions as tidy rows (role ``guard``): the reference used (metric
+    ``reference``, value 1), per subgroup the deployed model (value 1) and its test, per
+    reference model its guard log-loss."""
     if cert is None:
         return []
     rows = [{"model": m, "outer_split": outer, "role": "guard", "subgroup": "all",
              "metric": "guard_log_loss", "value": v} for m, v in losses.items()]
+    rows.append({"model": cert["reference"].iloc[0], "outer_split": outer, "role": "guard",
+                 "subgroup": "all", "metric": "reference", "value": 1.0})
     for r in cert.itertuples():
         base = {"outer_split": outer, "role": "guard", "subgroup": r.group, "n": r.n}
         rows.append({**base, "model": r.deployed, "metric": "deployed", "value": 1.0})
