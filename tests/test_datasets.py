@@ -89,8 +89,10 @@ def test_tabular_csv_and_parquet(tmp_path, suffix):
 
 def test_tabular_bad_target_and_missing_values(tmp_path):
     df = pd.DataFrame({"g": ["a", "b", "a", "b"], "x": [1.0, None, 3.0, 4.0], "y": [0, 1, 2, 3]})
-    with pytest.raises(MissingValuesError, match="--dropna"):
-        load_tabular(df, target="y", groups=["g"])
+    with pytest.raises(MissingValuesError, match="--impute median"):
+        load_tabular(df.assign(y=[0, 1, 0, 1]), target="y", groups=["g"], impute="none")
+    with pytest.raises(TargetError, match="binary.*--target 'y>0'"):
+        load_tabular(df, target="y", groups=["g"])      # the gap is imputed, not an error
     with pytest.raises(TargetError, match="binary"):
         load_tabular(df, target="y", groups=["g"], dropna=True)
 

@@ -89,6 +89,8 @@ def test_bad_inputs(toy):
     with pytest.raises(NotFittedError):
         m.predict(X)
     with pytest.raises(ValueError, match="missing values"):
+        GenericClassifier(**SMALL, impute="none").fit(X.assign(f0=np.nan), y)
+    with pytest.raises(ValueError, match="missing on every training row"):
         m.fit(X.assign(f0=np.nan), y)
     with pytest.raises(ValueError, match="binary"):
         m.fit(X, np.arange(len(X)) % 3)
@@ -97,8 +99,10 @@ def test_bad_inputs(toy):
     with pytest.raises(ValueError, match="rows"):
         ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g[:-1])
     m.fit(X, y)
-    with pytest.raises(FeatureMismatchError, match="6"):
+    with pytest.raises(FeatureMismatchError, match=r"missing \['f4', 'f5'\]"):
         m.predict(X.iloc[:, :4])
+    with pytest.raises(FeatureMismatchError, match="fitted with 6"):
+        m.predict(X.iloc[:, :4].to_numpy())
     with pytest.raises(ConfigError, match="n_bias=3"):
         ConditionalBiasClassifier(n_bias=3, hidden_layers=2).fit(X, y, sensitive_features=g)
     with pytest.raises(ConfigError, match="training"):

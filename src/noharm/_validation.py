@@ -14,6 +14,7 @@ import pandas as pd
 from .errors import (
     ColumnNotFoundError,
     ConfigError,
+    FeatureMismatchError,
     GroupError,
     LengthMismatchError,
     MissingValuesError,
@@ -21,13 +22,18 @@ from .errors import (
 )
 
 
-def check_X(X: Any, *, name: str = "X") -> tuple[np.ndarray, list[str]]:
+def check_X(X: Any, *, name: str = "X", allow_nan: bool = False
+            ) -> tuple[np.ndarray, list[str]]:
     """Return X as a float32 2-D array and its feature names.
+
+    ``allow_nan=True`` (models with ``impute="median"``) keeps missing values as NaN;
+    infinite values are an error either way.
 
     Raises
     ------
     MissingValuesError
-        If X holds NaN/None; the message names the first offending columns.
+        If X holds NaN/None (and ``allow_nan`` is False) or infinite values; the message
+        names the first offending columns.
     ConfigError
         If X is not 2-D, is empty or holds non-numeric columns.
     """
@@ -40,13 +46,13 @@ def check_X(X: Any, *, name: str = "X") -> tuple[np.ndarray, list[str]]:
                 f"{name} has non-numeric columns {non_numeric[:5]}; encode them first "
                 "(e.g. pandas.get_dummies or noharm.datasets.load_tabular, which one-hot encodes)."
             )
-        missing = X.columns[X.isna().any()].tolist()
+        missing = [] if allow_nan else X.columns[X.isna().any()].tolist()
         if missing:
             raise MissingValuesError(
                 f"{name} has missing values in columns {[str(c) for c in missing[:5]]}; "
-                "drop or impute those rows before fitting (e.g. X.dropna())."
+                "use impute='median' (CLI: --impute median) or drop those rows (X.dropna())."
             )
-        arr = X.to_numpy(dtype=np.float32)
+        arr = X.to_numpy(dtype=np.float32, na_value=np.nan)
     else:
         try:
             arr = np.asarray(X, dtype=np.float32)
@@ -62,13 +68,54 @@ def check_X(X: Any, *, name: str = "X") -> tuple[np.ndarray, list[str]]:
         raise ConfigError(f"{name} must be 2-D (rows x features), got shape {arr.shape}.")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ConfigError(f"{name} is empty (shape {arr.shape}); it needs rows and features.")
-    if not np.isfinite(arr).all():
-        bad = np.where(~np.isfinite(arr).all(axis=0))[0][:5]
+    finite = np.isfinite(arr) | np.isnan(arr) if allow_nan else np.isfinite(arr)
+    if not finite.all():
+        bad = np.where(~finite.all(axis=0))[0][:5]
+        what = "infinite values (or values beyond float32)" if allow_nan else \
+            "missing or infinite values (or values beyond float32)"
         raise MissingValuesError(
-            f"{name} has missing or infinite values in columns {[names[i] for i in bad]}; "
-            "drop or impute those rows before fitting."
+            f"{name} has {what} in columns {[names[i] for i in bad]}; "
+            "fix those cells (missing values: impute='median', CLI --impute median)."
         )
     return arr, names
+
+
+def align_features(X: Any, feature_names: Sequence[str], *, who: str) -> Any:
+    """X with its columns in the fitted order (a DataFrame with the same names in another
+    order is reordered); missing or unknown columns are a FeatureMismatchError naming
+    them.  Arrays (no names) are checked by their width only."""
+    names = [str(c) for c in feature_names]
+    if isinstance(X, pd.DataFrame):
+        cols = [str(c) for c in X.columns]
+        missing = [c for c in names if c not in set(cols)]
+        extra = [c for c in cols if c not in set(names)]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {_show(missing)}")
+            if extra:
+                parts.append(f"unknown {_show(extra)}")
+            raise FeatureMismatchError(
+                f"X does not have the columns {who} was fitted with: {'; '.join(parts)}; "
+                "pass the same feature columns as in fit (any order).")
+        if len(set(cols)) != len(cols):
+            dup = sorted({c for c in cols if cols.count(c) > 1})
+            raise FeatureMismatchError(f"X repeats the columns {_show(dup)}; give each once.")
+        if cols != names:
+            X = X.set_axis(cols, axis=1)[names]
+        return X
+    width = np.shape(X)[1] if np.ndim(X) == 2 else None
+    if width is not None and width != len(names):
+        raise FeatureMismatchError(
+            f"X has {width} features but {who} was fitted with {len(names)}; pass the same "
+            "columns as in fit.")
+    return X
+
+
+def _show(items: Sequence[str], k: int = 8) -> str:
+    shown = ", ".join(repr(str(c)) for c in items[:k])
+    return f"[{shown}{', ...' if len(items) > k else ''}] ({len(items)})" if len(items) > k \
+        else f"[{shown}]"
 
 
 def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
@@ -95,7 +142,8 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
         shown = sorted(map(str, values))[:6]
         raise TargetError(
             f"{name} must be binary, got {len(values)} distinct values {shown}; "
-            "binarize it first (e.g. y = (y > 0).astype(int))."
+            "binarize it first (e.g. y = (y > 0).astype(int); on the command line a target "
+            f"expression such as --target '{_column_of(name)}>0')."
         )
     try:
         classes = np.sort(values)
@@ -107,6 +155,12 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
             f"X has {n_rows} rows but {name} has {len(out)}; pass X and {name} with the same rows."
         )
     return out, classes
+
+
+def _column_of(name: str) -> str:
+    """``target 'num'`` -> ``num`` (the column a target message is about)."""
+    parts = name.split("'")
+    return parts[1] if len(parts) >= 3 else "COLUMN"
 
 
 def check_groups(groups: Any, *, n_rows: int, name: str = "sensitive_features") -> np.ndarray:

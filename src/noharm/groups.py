@@ -37,6 +37,9 @@ class Attribute:
     def __post_init__(self) -> None:
         if self.cuts is not None:
             cuts = tuple(float(c) for c in self.cuts)
+            if not all(np.isfinite(cuts)):
+                raise ConfigError(f"cut points of {self.column!r} must be finite numbers, got "
+                                  f"{list(cuts)}.")
             if list(cuts) != sorted(set(cuts)):
                 raise ConfigError(f"cut points of {self.column!r} must be strictly increasing, "
                                   f"got {list(cuts)}.")
@@ -45,6 +48,9 @@ class Attribute:
                 raise ConfigError(
                     f"attribute {self.column!r} has {len(cuts)} cut point(s), so it needs "
                     f"{len(cuts) + 1} labels, got {list(self.labels)}.")
+            if self.labels is not None and len(set(map(str, self.labels))) != len(self.labels):
+                raise ConfigError(f"labels of {self.column!r} repeat ({list(self.labels)}), "
+                                  "which would merge bins; give each bin its own label.")
 
     def bin_labels(self) -> list[str]:
         if self.cuts is None:

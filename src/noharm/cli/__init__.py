@@ -16,6 +16,7 @@ from .debias import EXAMPLES as DEBIAS_EX, debias
 from .fairness import EXAMPLES as FAIRNESS_EX, fairness
 from .mixed import EXAMPLES as MIXED_EX, mixed
 from .personalize import EXAMPLES as PERSONALIZE_EX, personalize
+from .predict import EXAMPLES as PREDICT_EX, predict
 from .report import report
 
 
@@ -49,6 +50,7 @@ app.command("mixed", epilog=MIXED_EX)(mixed)
 app.command("debias", epilog=DEBIAS_EX)(debias)
 app.add_typer(audit.app, name="audit")
 app.command("report")(report)
+app.command("predict", epilog=PREDICT_EX)(predict)
 app.add_typer(data.app, name="data")
 
 

@@ -22,32 +22,70 @@ class DataSource:
     n_samples: int = 800
     random_state: int = 0
     task: str = "classification"
+    sep: Optional[str] = None
+    names: Optional[str] = None
+    na_values: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+    impute: str = "median"
+    test_data: Optional[Path] = None
+
+    _LISTS = ("group", "na_values", "exclude", "keep")
+    _PATHS = ("data", "data_path", "test_data")
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("data", "data_path"):        # absolute: audit --from works from anywhere
+        for k in self._PATHS:                  # absolute: audit --from works from anywhere
             d[k] = None if d[k] is None else str(Path(d[k]).resolve())
-        d["group"] = list(self.group or [])
+        for k in self._LISTS:
+            d[k] = list(d[k] or [])
         return d
 
     @classmethod
     def pick(cls, options: dict) -> "DataSource":
         """The data options among a command's parameters (``locals()``)."""
         known = {k: v for k, v in options.items() if k in cls.__dataclass_fields__}
-        known["group"] = list(known.get("group") or [])
+        for k in cls._LISTS:
+            known[k] = list(known.get(k) or [])
         return cls(**known)
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataSource":
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        for k in ("data", "data_path"):
+        for k in cls._PATHS:
             if known.get(k):
                 known[k] = Path(known[k])
         return cls(**known)
 
+    def read_options(self):
+        from ..datasets.reading import ReadOptions
+        names = [n for n in (self.names or "").split(",")] if self.names else []
+        return ReadOptions(sep=self.sep, names=tuple(names), na_values=tuple(self.na_values))
+
+    def _tabular(self, path: Path, schema=None):
+        from ..datasets import load_tabular
+        return load_tabular(path, target=self.target or "", groups=self.group,
+                            dropna=self.dropna, drop_group_columns=self.drop_group_columns,
+                            task=self.task, read=self.read_options(), exclude=self.exclude,
+                            keep=self.keep, impute=self.impute, schema=schema)
+
+    def load_external(self, cohort):
+        """The --test-data cohort, encoded with ``cohort``'s feature schema (None
+        without --test-data)."""
+        if self.test_data is None:
+            return None
+        from ..datasets.features import FeatureSchema
+        schema = cohort.meta.get("schema")
+        if schema is None:
+            raise ConfigError("--test-data works with your own --data file (same columns), "
+                              "not with a built-in --dataset.")
+        ext = self._tabular(self.test_data, FeatureSchema.from_dict(schema))
+        ext.meta["name"] = f"{ext.meta['name']} (external)"
+        return ext
+
     def load(self):
         """The Cohort these options describe."""
-        from ..datasets import load_dataset, load_tabular
+        from ..datasets import load_dataset
         data, data_path, dataset = self.data, self.data_path, self.dataset
         if data is not None and dataset not in (None, "tabular", "synthetic"):
             if data_path is not None:           # a built-in dataset read from --data
@@ -60,9 +98,13 @@ class DataSource:
             if not self.group:
                 raise ConfigError("--data needs at least one --group (e.g. --group age:60 "
                                   "--group sex).")
-            return load_tabular(data, target=self.target or "", groups=self.group,
-                                dropna=self.dropna, drop_group_columns=self.drop_group_columns,
-                                task=self.task)
+            return self._tabular(data)
+        used = [o for o, v in (("--sep", self.sep), ("--names", self.names),
+                               ("--na-values", self.na_values), ("--exclude", self.exclude),
+                               ("--keep", self.keep), ("--test-data", self.test_data)) if v]
+        if used:
+            raise ConfigError(f"{', '.join(used)} describe(s) your own file; pass it with "
+                              "--data (built-in datasets are read as they are).")
         name = dataset or "synthetic"
         if self.target and name == "diabetes130":
             return load_dataset(name, path=data_path, target=self.target)

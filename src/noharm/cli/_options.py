@@ -11,15 +11,37 @@ from ._config import apply_config_file
 DatasetOpt = Annotated[Optional[str], typer.Option(
     help="Built-in dataset: synthetic (default), heart, diabetes130 or mimic3-mortality.")]
 DataOpt = Annotated[Optional[Path], typer.Option(
-    help="Your own CSV or Parquet file (with --target and --group), or the file of a "
-    "built-in --dataset (e.g. the mimic3-mortality Parquet).")]
-TargetOpt = Annotated[Optional[str], typer.Option(help="Target column of --data.")]
+    help="Your own delimited text (CSV, TSV, ...) or Parquet file (with --target and "
+    "--group), or the file of a built-in --dataset (e.g. the mimic3-mortality Parquet).")]
+TargetOpt = Annotated[Optional[str], typer.Option(
+    help="Target column of --data, or an expression making it binary: 'num>0' (also >=, <, "
+    "<=, ==, !=).")]
+SepOpt = Annotated[Optional[str], typer.Option(
+    help="Delimiter of --data (',', ';', 'tab'); default: sniffed. Any file extension is "
+    "read as text when --sep or --names is given.")]
+NamesOpt = Annotated[Optional[str], typer.Option(
+    help="Comma-separated column names of a --data file without a header row.")]
+NaValuesOpt = Annotated[Optional[list[str]], typer.Option(
+    help="A code meaning 'missing': '?' in every column, or 'chol=0' in one column. "
+    "Repeatable.")]
+ExcludeOpt = Annotated[Optional[list[str]], typer.Option(
+    help="A column never used as a feature (an ID, a leak). Repeatable.")]
+KeepOpt = Annotated[Optional[list[str]], typer.Option(
+    help="Keep an ID-like column (a different value on every row) as a feature; such "
+    "columns are excluded by default. Repeatable.")]
+ImputeOpt = Annotated[str, typer.Option(
+    help="median: missing feature values are filled from each run's training rows (median "
+    "plus a missing indicator); none: a missing value is an error.")]
+TestDataOpt = Annotated[Optional[Path], typer.Option(
+    help="External validation file (read with the same options): every run is also "
+    "evaluated on it.")]
 GroupOpt = Annotated[Optional[list[str]], typer.Option(
     help="Group attribute of --data: COL, COL:CUTS or COL:CUTS:LABELS (e.g. "
     "age:60:young,old). Repeat for intersections.")]
 DataPathOpt = Annotated[Optional[Path], typer.Option(
     help="Explicit file (or folder) of a built-in dataset.")]
-DropnaOpt = Annotated[bool, typer.Option(help="Drop rows of --data with missing values.")]
+DropnaOpt = Annotated[bool, typer.Option(
+    help="Drop every row of --data with a missing value (default: impute, see --impute).")]
 DropGroupColumnsOpt = Annotated[bool, typer.Option(
     help="Do not use the group columns of --data as features.")]
 NSamplesOpt = Annotated[int, typer.Option(help="Rows of the synthetic cohort.")]

@@ -72,22 +72,28 @@ def run_command(study: Any, source: DataSource, *, output: Optional[Path], force
                          scheduler=scheduler).validate()
     say = say_fn(quiet)
     cohort = source.load()
-    plan = build_plan(study, cohort, study.prepare(cohort))
-    identity = study_identity(study, cohort, plan)
+    external = source.load_external(cohort)
+    data = study.prepare(cohort)
+    if external is not None:
+        from ..experiments.runner import external_data
+        external_data(study, cohort, external)          # checked before anything runs
+    plan = build_plan(study, cohort, data)
+    identity = study_identity(study, cohort, plan, external)
     claim = (RunDirectory(output, study.name, force_new=force_new) if output is not None
              else nullcontext())
     with claim as rd:
         store = ResultsStore(output / STORE_NAME, identity) if output is not None else None
-        _describe(cohort, plan, say, rd)
+        _describe(cohort, plan, say, rd, external)
         bar = Progress(quiet)
         try:
             if rd is not None:
-                rd.write_config(identity, {"data_source": source.to_dict(),
-                                           "cohort_meta": cohort.meta})
+                rd.write_config(identity, _data_facts(source, cohort, external))
                 plan.save(output / "splits.json")
             result = run_study(study, cohort, options, store=store, progress=say, on_task=bar,
                                plan=plan, model_dir=(output / "models")
-                               if output is not None and save_models else None)
+                               if output is not None and save_models else None,
+                               external=external)
+            result.text = header(cohort) + result.text
         finally:
             bar.close()
             if store is not None:
@@ -95,15 +101,39 @@ def run_command(study: Any, source: DataSource, *, output: Optional[Path], force
         _print(result)
         say("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()))
         if rd is not None:
-            _write_outputs(rd, result, identity, source, cohort, save_models, say)
+            _write_outputs(rd, result, identity, _data_facts(source, cohort, external),
+                           save_models, say)
     return result
 
 
-def _describe(cohort: Any, plan: Any, say: Callable[[str], None], rd: Any) -> None:
+def _data_facts(source: DataSource, cohort: Any, external: Any) -> dict:
+    out = {"data_source": source.to_dict(), "cohort_meta": cohort.meta}
+    if external is not None:
+        out["external_meta"] = external.meta
+    return out
+
+
+def header(cohort: Any) -> str:
+    """The data warnings (IDs excluded, possible leaks, mostly empty columns) as the first
+    lines of the printed and saved tables."""
+    warnings = cohort.meta.get("warnings") or []
+    return "".join(f"> warning: {w}\n" for w in warnings) + ("\n" if warnings else "")
+
+
+def _describe(cohort: Any, plan: Any, say: Callable[[str], None], rd: Any,
+              external: Any = None) -> None:
     for moved in (rd.moved if rd is not None else []):
         say(f"moved the old {moved.name.split('.old-')[0]} aside to {moved}")
-    say(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features, subgroups "
+    for w in cohort.meta.get("warnings") or []:
+        say(f"warning: {w}")
+    gaps = cohort.meta.get("missing_cells")
+    filled = (f", {gaps} missing cells (imputed in each run from its training rows)"
+              if gaps else "")
+    say(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features{filled}, subgroups "
         + ", ".join(f"{k} {v}" for k, v in cohort.subgroups.value_counts().items()))
+    if external is not None:
+        say(f"{external.name}: {len(external)} rows, subgroups "
+            + ", ".join(f"{k} {v}" for k, v in external.subgroups.value_counts().items()))
     for sp in plan.splits:
         roles = ", ".join(f"{len(sp[r])} {r.replace('_', ' ')}" for r in
                           ("train_part", "guard", "test", "unseen") if r in sp)
@@ -112,7 +142,7 @@ def _describe(cohort: Any, plan: Any, say: Callable[[str], None], rd: Any) -> No
         say(f"outer split {sp['outer_split']}: {roles} rows{held}")
 
 
-def _write_outputs(rd: Any, result: Any, identity: dict, source: DataSource, cohort: Any,
+def _write_outputs(rd: Any, result: Any, identity: dict, facts: dict,
                    save_models: bool, say: Callable[[str], None]) -> None:
     from ..datasets._fetch import sha256_of
     from ..experiments.rundir import write_text
@@ -120,12 +150,37 @@ def _write_outputs(rd: Any, result: Any, identity: dict, source: DataSource, coh
     write_text(out / "results.csv", result.results.to_csv(index=False))
     write_text(out / "summary.csv", result.summary.to_csv(index=False))
     write_text(out / "summary.md", result.text)
-    rd.write_config(identity, {"data_source": source.to_dict(), "cohort_meta": cohort.meta,
-                               "timings_s": result.timings, "notes": result.notes,
-                               "outputs_sha256": {n: sha256_of(out / n) for n in
-                                                  ("results.csv", "summary.csv")}})
-    say(f"wrote {out}/results.db, results.csv, summary.csv, summary.md, config.json, "
+    written = ["results.csv", "summary.csv"]
+    if result.external_summary is not None:
+        write_text(out / "summary_external.csv", result.external_summary.to_csv(index=False))
+        written.append("summary_external.csv")
+    schema = facts["cohort_meta"].get("schema")
+    if save_models and schema is not None and (out / "models").is_dir():
+        write_features(out / "models", facts)
+    rd.write_config(identity, {**facts, "timings_s": result.timings, "notes": result.notes,
+                               "outputs_sha256": {n: sha256_of(out / n) for n in written}})
+    say(f"wrote {out}/results.db, {', '.join(written)}, summary.md, config.json, "
         "splits.json" + (", models/" if save_models else ""))
+
+
+FEATURES_FILE = "features.json"
+
+
+def write_features(models_dir: Path, facts: dict) -> None:
+    """``models/features.json``: how a new file is read and encoded for ``noharm predict``
+    (reading options, target, groups, excluded columns, the feature schema)."""
+    import json
+
+    from .. import __version__
+    from ..experiments.rundir import write_text
+    meta = facts["cohort_meta"]
+    src = facts["data_source"]
+    doc = {"format": "noharm-features", "noharm_version": __version__,
+           "read": meta["read"], "target": meta["target"],
+           "target_expression": meta["target_expression"], "groups": list(src["group"]),
+           "excluded": meta["excluded"] + meta["excluded_auto"],
+           "positive_class": meta["positive_class"], "schema": meta["schema"]}
+    write_text(models_dir / FEATURES_FILE, json.dumps(doc, indent=2))
 
 
 def _print(result: Any) -> None:

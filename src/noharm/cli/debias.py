@@ -8,7 +8,8 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
-from ._options import (BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt, DropnaOpt,
+from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
+                       BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt, DropnaOpt,
                        ForceNewOpt, GroupOpt, HiddenLayersOpt, HiddenUnitsOpt, JobsOpt,
                        MaxEpochsOpt, NSamplesOpt, OuterSplitsOpt, OutputOpt, PatienceOpt,
                        PrintConfigOpt, QuietOpt, RandomStateOpt, SchedulerOpt, TargetOpt)
@@ -30,6 +31,8 @@ def debias(
     print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
+    sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
+    exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
     protected: Annotated[str, typer.Option(help="Protected attribute (a group column).")] = "sex",
     privileged: Annotated[Optional[str], typer.Option(
         help="Its privileged value (defaults: sex male, gender Male, race Caucasian, age "

@@ -8,7 +8,8 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
-from ._options import (BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
+from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
+                       BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
                        HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
                        OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
@@ -31,6 +32,8 @@ def fairness(
     print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
+    sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
+    exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
     models: ModelsOpt = "generic,fairgrad", sensitive: SensitiveOpt = None,
     fairness_loss: Annotated[str, typer.Option(help="eqodds, eod or spd.")] = "eqodds",
     projection: Annotated[str, typer.Option(help="conflict or always.")] = "conflict",

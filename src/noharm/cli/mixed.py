@@ -8,7 +8,8 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
-from ._options import (BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
+from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
+                       BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
                        HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
                        OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
@@ -34,6 +35,8 @@ def mixed(
     print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
+    sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
+    exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
     models: ModelsOpt = "generic,medl,fair-medl", sensitive: SensitiveOpt = None,
     task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
     unseen_share: Annotated[float, typer.Option(help="Share of rows in clusters held out as "

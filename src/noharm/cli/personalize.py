@@ -8,7 +8,8 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
-from ._options import (BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
+from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
+                       TestDataOpt, BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
                        HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
                        OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
@@ -33,6 +34,9 @@ def personalize(
     print_config: PrintConfigOpt = False,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
+    sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
+    exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    test_data: TestDataOpt = None,
     models: ModelsOpt = "generic,decoupled,conditional-bias,logreg,hgb",
     seeds: Annotated[int, typer.Option(help="Seeds per fold (runs = seeds x folds).")] = 5,
     folds: Annotated[int, typer.Option(help="Cross-validation folds on the training part.")] = 5,

@@ -23,12 +23,24 @@ OBJECTIVES = ("constrained", "indicator")
 
 
 class _Standardize(nn.Module):
-    def __init__(self, mean: torch.Tensor, scale: torch.Tensor):
+    """One run's input preparation (median fill, missing indicators, standardisation)."""
+
+    def __init__(self, mean: torch.Tensor, scale: torch.Tensor, fill: torch.Tensor | None,
+                 indicators: list[int]):
         super().__init__()
         self.register_buffer("mean", mean)
         self.register_buffer("scale", scale)
+        self.impute = fill is not None
+        if self.impute:
+            self.register_buffer("fill", fill)
+        self.indicators = list(indicators)
 
     def forward(self, x):
+        if self.impute:
+            missing = torch.isnan(x)
+            x = torch.where(missing, self.fill, x)
+            if self.indicators:
+                x = torch.cat([x, missing[:, self.indicators].to(x.dtype)], dim=1)
         return (x - self.mean) / self.scale
 
 
@@ -48,8 +60,11 @@ def as_module(model: Any, run: int = 0) -> nn.Module:
         raise ConfigError(
             f"debiasing takes a fitted GenericClassifier or a torch nn.Module, got "
             f"{type(model).__name__}; convert other models to an nn.Module first.")
-    layers: list[nn.Module] = [_Standardize(net.scale.mean[run, 0].clone(),
-                                            net.scale.scale[run, 0].clone())]
+    sc = net.scale
+    layers: list[nn.Module] = [_Standardize(
+        sc.mean[run, 0].clone(), sc.scale[run, 0].clone(),
+        sc.fill[run, 0].clone() if sc.impute else None,
+        list(sc.indicators))]
     for lin, bn in zip(mlp.linears, mlp.norms):
         w = lin.weight[run].detach()
         layer = nn.Linear(w.shape[0], w.shape[1], bias=False)

@@ -23,7 +23,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError, NoharmError
 
-OUTPUTS = ("results.db", "results.csv", "summary.csv", "summary.md", "config.json",
+OUTPUTS = ("results.db", "results.csv", "summary.csv", "summary_external.csv", "summary.md",
+           "config.json",
            "splits.json", "models")
 # written later into a run directory by `noharm report` and `noharm audit --output DIR`
 DERIVED = ("report.html", "audit.csv", "audit.md", "forest.png", "reliability.json")

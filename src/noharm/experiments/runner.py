@@ -64,6 +64,7 @@ class StudyResult:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    external_summary: pd.DataFrame | None = None
 
 
 def data_sha256(cohort: Cohort) -> str:
@@ -81,11 +82,36 @@ def build_plan(study: Study, cohort: Cohort, data: StudyData | None = None) -> P
                      **study.plan_inputs(data))
 
 
-def study_identity(study: Study, cohort: Cohort, plan: Plan) -> dict:
+def study_identity(study: Study, cohort: Cohort, plan: Plan,
+                   external: Cohort | None = None) -> dict:
     """What defines a study's results: study, options, plan and data (not where it runs)."""
-    return {"study": study.name, "options": study.options(), "plan": asdict(plan.spec),
-            "plan_sha256": plan.sha256, "cohort": cohort.name,
-            "data_sha256": plan.data_sha256}
+    out = {"study": study.name, "options": study.options(), "plan": asdict(plan.spec),
+           "plan_sha256": plan.sha256, "cohort": cohort.name,
+           "data_sha256": plan.data_sha256}
+    if external is not None:
+        out["external"] = {"cohort": external.name, "data_sha256": data_sha256(external)}
+    return out
+
+
+def external_data(study: Study, cohort: Cohort, external: Cohort) -> StudyData:
+    """The external validation set's arrays, checked against the training cohort."""
+    if not study.external_validation:
+        raise ConfigError(f"the {study.name} study does not take an external test file; "
+                          "use it with noharm personalize.")
+    if list(external.X.columns) != list(cohort.X.columns):
+        raise ConfigError("the external file's features differ from the training file's; "
+                          "give it the same columns.")
+    if list(external.groups.columns) != list(cohort.groups.columns):
+        raise ConfigError("the external file's group attributes differ from the training "
+                          "file's.")
+    groups = external.subgroups.to_numpy().astype(str)
+    unseen = sorted(set(groups) - set(cohort.subgroups.astype(str)))
+    if unseen:
+        raise ConfigError(f"the external file has subgroup(s) {unseen} that the training file "
+                          "lacks; models that route by group cannot predict them (use "
+                          "coarser --group cuts).")
+    return StudyData(X=external.X, y=external.y.to_numpy(), groups=groups,
+                     attributes=external.groups.astype(str).reset_index(drop=True))
 
 
 @dataclass(frozen=True)
@@ -147,7 +173,8 @@ def _merge(parts: list[TaskOutput]) -> TaskOutput:
 def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *,
               store: ResultsStore | None = None, model_dir: str | Path | None = None,
               progress: Callable[[str], None] | None = None,
-              on_task: OnTask | None = None, plan: Plan | None = None) -> StudyResult:
+              on_task: OnTask | None = None, plan: Plan | None = None,
+              external: Cohort | None = None) -> StudyResult:
     """Run every task of ``study`` on ``cohort`` and evaluate the results.
 
     Parameters
@@ -159,10 +186,14 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     progress : receives one-line messages.
     on_task : ``on_task(runs_done, runs_total, message)`` at the start and after each task.
     plan : a plan made by :func:`build_plan` (made here when None).
+    external : an external validation cohort (same features and groups): every run is
+        also evaluated on all of its rows (role ``external``).
     """
     opts = (options or RunOptions()).validate()
     say = progress or (lambda s: None)
     data = study.prepare(cohort)
+    if external is not None:
+        data.external = external_data(study, cohort, external)
     plan = plan if plan is not None else build_plan(study, cohort, data)
     tasks = _tasks(study, plan)
     n_parts = {(t.spec.name, t.outer): 0 for t in tasks}
@@ -214,11 +245,13 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     if not any(o.arrays for o in merged.values()):
         raise ConfigError("no model produced results; see the notes above.")
     results = study.evaluate(data, plan, merged)
-    summary = study.summarize(results, Evaluation(data, plan, merged))
-    text = study.render(summary, results, cohort.name, plan)
+    context = Evaluation(data, plan, merged)
+    summary = study.summarize(results, context)
+    ext_summary = study.summarize_external(results, context) if external is not None else None
+    text = study.render(summary, results, cohort.name, plan, external=ext_summary)
     return StudyResult(study.name, results, summary, text, plan,
-                       study_identity(study, cohort, plan), study.timings(merged), notes,
-                       {k: o.info for k, o in merged.items() if o.info})
+                       study_identity(study, cohort, plan, external), study.timings(merged),
+                       notes, {k: o.info for k, o in merged.items() if o.info}, ext_summary)
 
 
 __all__ = ["RunOptions", "StudyResult", "build_plan", "data_sha256", "run_study",

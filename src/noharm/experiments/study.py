@@ -52,6 +52,7 @@ class StudyData:
     attributes: pd.DataFrame           # one column per group attribute
     ids: np.ndarray | None = None      # rows sharing an id stay in one role
     extra: dict = field(default_factory=dict)
+    external: "StudyData | None" = None   # an external validation set (--test-data)
 
 
 class Study(ABC):
@@ -117,9 +118,18 @@ class Study(ABC):
         """The study's summary table (``summary.csv``); ``context`` gives the stored
         predictions for row-level inference (bootstrap over test rows)."""
 
+    def summarize_external(self, results: pd.DataFrame, context: "Evaluation"
+                           ) -> pd.DataFrame | None:
+        """The summary of the external validation rows (role ``external``); None when the
+        study does not evaluate on external data."""
+        return None
+
+    #: whether the study evaluates every run on an external file too (--test-data)
+    external_validation: ClassVar[bool] = False
+
     @abstractmethod
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
-               plan: Plan) -> str:
+               plan: Plan, external: pd.DataFrame | None = None) -> str:
         """Markdown for the terminal and ``summary.md``."""
 
 

@@ -14,9 +14,9 @@ from safetensors.torch import load_file, save_file
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .. import __version__
-from .._validation import (check_X, check_binary_y, check_fraction, check_groups,
+from .._validation import (align_features, check_X, check_binary_y, check_choice, check_fraction, check_groups,
                            check_positive_int)
-from ..errors import FeatureMismatchError, GroupError, NotFittedError, PersistenceError
+from ..errors import GroupError, MissingValuesError, NotFittedError, PersistenceError
 from ..training import TrainConfig, TrainReport, set_threads
 
 FORMAT_VERSION = 1
@@ -56,14 +56,34 @@ def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+IMPUTE_CHOICES = ("median", "none")
+
+
+def missing_columns(Xa: np.ndarray, rows: Sequence[np.ndarray], impute: str,
+                    names: Sequence[str] = ()) -> list[int]:
+    """Columns with a missing value (NaN) in the training rows (the union over runs):
+    they get a missing indicator input when ``impute="median"``."""
+    if impute != "median" or not np.isnan(Xa).any():
+        return []
+    used = np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]))
+    nan = np.isnan(Xa[used])
+    empty = np.flatnonzero(nan.all(axis=0))
+    if len(empty):
+        cols = [names[i] for i in empty[:5]] if names else [int(i) for i in empty[:5]]
+        raise MissingValuesError(f"feature column(s) {cols} are missing on every training "
+                                 "row; drop them (nothing to learn from).")
+    return [int(i) for i in np.flatnonzero(nan.any(axis=0))]
+
+
 def check_mlp_params(est: Any) -> None:
     """The parameters every noharm network estimator shares: depth, width, dropout,
-    validation share and seed."""
+    validation share, seed and imputation."""
     check_positive_int(est.hidden_layers, name="hidden_layers")
     check_positive_int(est.hidden_units, name="hidden_units")
     check_fraction(est.dropout, name="dropout", inclusive_low=True)
     check_fraction(est.validation_fraction, name="validation_fraction", high=0.9)
     check_positive_int(est.random_state, name="random_state", minimum=0)
+    check_choice(getattr(est, "impute", "none"), name="impute", choices=IMPUTE_CHOICES)
 
 
 def weighted_mean(loss: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
@@ -99,17 +119,20 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         check_mlp_params(self)
 
+    def _input_kw(self) -> dict:
+        """How the network prepares its inputs: imputation and missing indicators."""
+        return {"impute": getattr(self, "impute", "none") == "median",
+                "indicators": list(getattr(self, "missing_indicators_", []))}
+
     # ------------------------------------------------------------------ inputs
     def _inputs(self, X: Any, sensitive_features: Any, *, fitting: bool
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-        Xa, names = check_X(X)
+        if not fitting:
+            X = align_features(X, self.feature_names_in_, who=type(self).__name__)
+        Xa, names = check_X(X, allow_nan=getattr(self, "impute", "none") == "median")
         if fitting:
             self.feature_names_in_ = names
             self.n_features_in_ = Xa.shape[1]
-        elif Xa.shape[1] != self.n_features_in_:
-            raise FeatureMismatchError(
-                f"X has {Xa.shape[1]} features but {type(self).__name__} was fitted with "
-                f"{self.n_features_in_}; pass the same columns as in fit.")
         needs = self.requires_groups_fit if fitting else self.requires_groups_predict
         if sensitive_features is None:
             if needs:
@@ -175,6 +198,8 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
             self.groups_ = []
             codes = np.zeros(len(y01), dtype=np.int64)
         self.n_runs_ = len(seeds)
+        self.missing_indicators_ = missing_columns(Xa, train_idx, self.impute,
+                                                  self.feature_names_in_)
         self.train_report_ = self._train(torch.from_numpy(Xa), torch.from_numpy(y01), codes,
                                          groups, train_idx, val_idx, seeds)
         return self
@@ -243,6 +268,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
             "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
             "groups": list(self.groups_), "feature_names": list(self.feature_names_in_),
             "n_runs": self.n_runs_, "n_members": self._n_members(), "extra": self._extra_state(),
+            "missing_indicators": list(getattr(self, "missing_indicators_", [])),
         }
         tensors = {k: v.detach().contiguous().clone() for k, v in self.net_.state_dict().items()}
         cfg["tensors_sha256"] = _tensor_digest(tensors)
@@ -277,7 +303,10 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         if klass is None or not issubclass(klass, cls):
             raise PersistenceError(f"{path} holds a {cfg.get('class')!r}, not a {cls.__name__}.")
         try:
-            est = klass(**cfg["params"])
+            params = dict(cfg["params"])
+            params.setdefault("impute", "none")          # saved before imputation existed
+            est = klass(**params)
+            est.missing_indicators_ = [int(i) for i in cfg.get("missing_indicators", [])]
             est.classes_ = np.array(cfg["classes"])
             est.groups_ = list(cfg["groups"])
             est.feature_names_in_ = list(cfg["feature_names"])

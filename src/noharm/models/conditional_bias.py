@@ -79,12 +79,13 @@ class ConditionalBiasClassifier(GenericClassifier):
                  lr: float = 1e-3, batch_size: int = 64, max_epochs: int = 200,
                  patience: int = 20, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, random_state: int = 0, n_threads: int = 1,
+                 impute: str = "median",
                  attr_layers: int = 5, attr_units: int = 64, n_bias: int = 1,
                  training: str = "two_stage", attr_weight: float = 1.0):
         super().__init__(hidden_layers=hidden_layers, hidden_units=hidden_units, dropout=dropout,
                          lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                          weight_decay=weight_decay, validation_fraction=validation_fraction,
-                         random_state=random_state, n_threads=n_threads)
+                         random_state=random_state, n_threads=n_threads, impute=impute)
         self.attr_layers = attr_layers
         self.attr_units = attr_units
         self.n_bias = n_bias
@@ -109,7 +110,7 @@ class ConditionalBiasClassifier(GenericClassifier):
             seeds, self.n_features_in_, max(len(self.groups_), 1),
             label_hidden=[self.hidden_units] * self.hidden_layers,
             attr_hidden=[self.attr_units] * self.attr_layers, n_bias=self.n_bias,
-            dropout=self.dropout)
+            dropout=self.dropout, **self._input_kw())
 
     def _train(self, X, y, codes, groups, train_idx, val_idx, seeds) -> dict:
         if len(self.groups_) < 2:

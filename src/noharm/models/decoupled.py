@@ -33,7 +33,8 @@ class DecoupledClassifier(GenericClassifier):
         """One ensemble (over runs) per subgroup."""
         return nn.ModuleList(
             ScaledMLP([s * 100 + g for s in seeds], self.n_features_in_,
-                      [self.hidden_units] * self.hidden_layers, self.dropout)
+                      [self.hidden_units] * self.hidden_layers, self.dropout,
+                      **self._input_kw())
             for g in range(len(self.groups_)))
 
     def _train(self, X, y, codes, groups, train_idx, val_idx, seeds) -> dict[str, TrainReport]:

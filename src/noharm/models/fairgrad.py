@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..fairness.losses import KINDS, group_gap_loss
 from ..training import TrainReport, fit_members
 from ..training.surgery import MODES
-from .base import train_val_split, weighted_mean
+from .base import missing_columns, train_val_split, weighted_mean
 from .generic import GenericClassifier
 
 
@@ -50,12 +50,13 @@ class FairGradClassifier(GenericClassifier):
                  lr: float = 1e-3, batch_size: int = 64, max_epochs: int = 200,
                  patience: int = 20, weight_decay: float = 0.0,
                  validation_fraction: float = 0.2, random_state: int = 0, n_threads: int = 1,
+                 impute: str = "median",
                  fairness_loss: str = "eqodds", projection: str = "conflict",
                  fairness_weights: Sequence[float] | Mapping[str, float] | None = None):
         super().__init__(hidden_layers=hidden_layers, hidden_units=hidden_units, dropout=dropout,
                          lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                          weight_decay=weight_decay, validation_fraction=validation_fraction,
-                         random_state=random_state, n_threads=n_threads)
+                         random_state=random_state, n_threads=n_threads, impute=impute)
         self.fairness_loss = fairness_loss
         self.projection = projection
         self.fairness_weights = fairness_weights
@@ -102,7 +103,7 @@ class FairGradClassifier(GenericClassifier):
     def _fit_one(self, X: Any, y: Any, sensitive_features: Any, tr: np.ndarray | None,
                  va: np.ndarray | None, seed: int) -> "FairGradClassifier":
         self._check_params()
-        Xa, names = check_X(X)
+        Xa, names = check_X(X, allow_nan=self.impute == "median")
         self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
         y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
         attrs = self._attributes(sensitive_features, Xa.shape[0])
@@ -119,6 +120,7 @@ class FairGradClassifier(GenericClassifier):
         X_t, y_t = torch.from_numpy(Xa), torch.from_numpy(y01)
         arrays = {"y": y_t.float(), **{f"s{k}": torch.from_numpy(c) for k, c in
                                        enumerate(codes)}}
+        self.missing_indicators_ = missing_columns(Xa, [tr], self.impute, names)
         net = self._build(1, [seed])
         net.scale.fit_rows(X_t, [tr])
         self.net_ = net

@@ -14,10 +14,11 @@ from .base import NetClassifier, weighted_mean
 class ScaledMLP(nn.Module):
     """Standardisation followed by an :class:`~noharm.nn.EnsembleMLP` with one logit."""
 
-    def __init__(self, seeds: list[int], n_features: int, hidden: list[int], dropout: float):
+    def __init__(self, seeds: list[int], n_features: int, hidden: list[int], dropout: float,
+                 **inputs):
         super().__init__()
-        self.scale = Standardize(len(seeds), n_features)
-        self.mlp = EnsembleMLP(seeds, n_features, hidden, 1, dropout)
+        self.scale = Standardize(len(seeds), n_features, **inputs)
+        self.mlp = EnsembleMLP(seeds, self.scale.n_out, hidden, 1, dropout)
 
     def set_generator(self, g: torch.Generator | None) -> None:
         self.mlp.generator = g
@@ -50,6 +51,9 @@ class GenericClassifier(NetClassifier):
     validation_fraction : float, default 0.2 (held out by :meth:`fit` for early stopping)
     random_state : int, default 0
     n_threads : int, default 1 (torch threads while training)
+    impute : {"median", "none"}, default "median"
+        Missing values (NaN): filled with the training rows' median, with a 0/1 missing
+        indicator input per column that had gaps in training ("none": NaN is an error).
 
     ``sensitive_features`` is accepted and ignored: the model needs no group.
     """
@@ -57,7 +61,8 @@ class GenericClassifier(NetClassifier):
     def __init__(self, hidden_layers: int = 6, hidden_units: int = 64, dropout: float = 0.2,
                  lr: float = 1e-3, batch_size: int = 64, max_epochs: int = 200,
                  patience: int = 20, weight_decay: float = 0.0,
-                 validation_fraction: float = 0.2, random_state: int = 0, n_threads: int = 1):
+                 validation_fraction: float = 0.2, random_state: int = 0, n_threads: int = 1,
+                 impute: str = "median"):
         self.hidden_layers = hidden_layers
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -69,10 +74,11 @@ class GenericClassifier(NetClassifier):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.n_threads = n_threads
+        self.impute = impute
 
     def _build(self, n_members: int, seeds: list[int]) -> nn.Module:
         return ScaledMLP(seeds, self.n_features_in_, [self.hidden_units] * self.hidden_layers,
-                         self.dropout)
+                         self.dropout, **self._input_kw())
 
     def _train(self, X, y, codes, groups, train_idx, val_idx, seeds) -> TrainReport:
         net = self._build(len(seeds), seeds)

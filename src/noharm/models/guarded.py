@@ -12,7 +12,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from .. import __version__
-from .._validation import check_binary_y, check_groups, check_positive_int, check_X
+from .._validation import (align_features, check_binary_y, check_groups, check_positive_int,
+                           check_X)
 from ..audit.bop import pointwise_loss
 from ..audit.guard import deploy, guard_tests, out_of_fold, predict_p1
 from ..errors import ConfigError, NotFittedError, PersistenceError
@@ -87,7 +88,7 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, *, sensitive_features: Any) -> "GuardedClassifier":
         """Cross-fit (or, with ``prefit``, score) every model, test per group, route."""
         refs, cands = self._models()
-        Xa, names = check_X(X)
+        Xa, names = check_X(X, allow_nan=True)      # each model checks missing values
         y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
         groups = check_groups(sensitive_features, n_rows=Xa.shape[0])
         if self.prefit:
@@ -134,7 +135,8 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
         """Each row from its group's deployed model (the reference for unseen groups)."""
         if not hasattr(self, "routing_"):
             raise NotFittedError("this GuardedClassifier is not fitted yet; call fit first.")
-        Xa, _ = check_X(X)
+        X = align_features(X, self.feature_names_in_, who="GuardedClassifier")
+        Xa, _ = check_X(X, allow_nan=True)
         groups = check_groups(sensitive_features, n_rows=Xa.shape[0])
         p = predict_p1(self.models_[self.reference_], X, groups)
         for name in set(self.routing_.values()) - {self.reference_}:

@@ -35,12 +35,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from .._validation import (check_binary_y, check_clusters, check_positive_int,
+from .._validation import (align_features, check_binary_y, check_clusters, check_positive_int,
                            check_sensitive_frame, check_X)
 from ..errors import ConfigError, NotFittedError, TargetError
 from ..nn.mixed import Adversary, MixedEffectsNet
 from ..training import TrainConfig, TrainReport, fit_members, set_threads
-from .base import check_mlp_params, train_val_split, weighted_mean
+from .base import check_mlp_params, missing_columns, train_val_split, weighted_mean
 
 
 class SmallClusterWarning(UserWarning):
@@ -77,6 +77,9 @@ class _MixedEffectsBase(BaseEstimator):
     random_state : int, default 0
     n_threads : int, default 1
         torch threads while training and predicting.
+    impute : {"median", "none"}, default "median"
+        Missing values: training medians plus a missing-indicator input per column with
+        gaps in the training rows ("none": NaN is an error).
     """
 
     _regression = False
@@ -87,7 +90,8 @@ class _MixedEffectsBase(BaseEstimator):
                  adversary_weight: float = 0.1, kl_weight: float = 1e-3, prior_sd: float = 0.1,
                  fairness_weight: float = 0.0, adversary_lr: float = 1e-3,
                  adversary_units: int = 32, min_cluster_size: int = 2,
-                 random_effects: bool = True, random_state: int = 0, n_threads: int = 1):
+                 random_effects: bool = True, random_state: int = 0, n_threads: int = 1,
+                 impute: str = "median"):
         self.hidden_layers = hidden_layers
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -106,6 +110,7 @@ class _MixedEffectsBase(BaseEstimator):
         self.random_effects = random_effects
         self.random_state = random_state
         self.n_threads = n_threads
+        self.impute = impute
 
     # -- checks ---------------------------------------------------------------------------
     def _check_params(self) -> TrainConfig:
@@ -173,7 +178,7 @@ class _MixedEffectsBase(BaseEstimator):
                  tr: np.ndarray | None, va: np.ndarray | None, seed: int
                  ) -> "_MixedEffectsBase":
         cfg = self._check_params()
-        Xa, names = check_X(X)
+        Xa, names = check_X(X, allow_nan=self.impute == "median")
         n = Xa.shape[0]
         self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
         target = self._target(y, n)
@@ -209,10 +214,13 @@ class _MixedEffectsBase(BaseEstimator):
             for k, c in enumerate(attrs.columns):
                 arrays[f"s{k}"] = torch.from_numpy(np.searchsorted(
                     self.attribute_groups_[str(c)], attrs[c].to_numpy()).astype(np.int64))
+        self.missing_indicators_ = missing_columns(Xa, [tr], self.impute, names)
         with set_threads(self.n_threads):
             net = MixedEffectsNet(seed, Xa.shape[1],
                                   [self.hidden_units] * self.hidden_layers, self.dropout,
-                                  len(self.clusters_), prior_sd=self.prior_sd)
+                                  len(self.clusters_), prior_sd=self.prior_sd,
+                                  impute=self.impute == "median",
+                                  indicators=self.missing_indicators_)
             net.scale.fit_rows(X_t, [tr])
             self.net_ = net
             loss, step, self.adversaries_ = self._objective(net, seed)
@@ -294,12 +302,13 @@ class _MixedEffectsBase(BaseEstimator):
         return loss, step, {"cluster": cluster_adv, "fairness": fair_advs}
 
     # -- prediction -----------------------------------------------------------------------
+    def _features(self, X: Any) -> np.ndarray:
+        X = align_features(X, self.feature_names_in_, who=type(self).__name__)
+        return check_X(X, allow_nan=self.impute == "median")[0]
+
     def _outputs(self, X: Any, clusters: Any) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
-        Xa, _ = check_X(X)
-        if Xa.shape[1] != self.n_features_in_:
-            raise ConfigError(f"X has {Xa.shape[1]} features; the model was fitted with "
-                              f"{self.n_features_in_}.")
+        Xa = self._features(X)
         codes = self._codes(clusters, Xa.shape[0])
         with set_threads(self.n_threads), torch.no_grad():
             self.net_.eval()
@@ -309,7 +318,7 @@ class _MixedEffectsBase(BaseEstimator):
     def hidden_activations(self, X: Any) -> np.ndarray:
         """The fixed-effects net's concatenated hidden activations (eval mode), (n, L*H)."""
         self._check_fitted()
-        Xa, _ = check_X(X)
+        Xa = self._features(X)
         with set_threads(self.n_threads), torch.no_grad():
             self.net_.eval()
             _, _, hidden = self.net_(torch.from_numpy(Xa).unsqueeze(0), None)
@@ -322,7 +331,9 @@ class _MixedEffectsBase(BaseEstimator):
         self._check_fitted()
         slopes = self.net_.slope_mu.detach()[0].numpy()
         frame = pd.DataFrame(slopes, index=self.clusters_,
-                             columns=[f"slope_{f}" for f in self.feature_names_in_])
+                             columns=[f"slope_{f}" for f in self.feature_names_in_]
+                             + [f"slope_missing_{self.feature_names_in_[i]}"
+                                for i in self.missing_indicators_])
         frame.insert(0, "intercept", self.net_.icpt_mu.detach()[0].numpy())
         frame.index.name = "cluster"
         return frame

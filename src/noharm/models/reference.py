@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .._validation import check_binary_y, check_choice, check_X
-from ..errors import FeatureMismatchError, NotFittedError
+from .._validation import align_features, check_binary_y, check_choice, check_X
+from ..errors import NotFittedError
+from .base import IMPUTE_CHOICES
 
 REFERENCE_KINDS = ("logreg", "hgb")
 
@@ -24,20 +26,32 @@ class ReferenceClassifier(ClassifierMixin, BaseEstimator):
     """``kind="logreg"`` (standardised features, L2 logistic regression) or ``"hgb"``
     (HistGradientBoostingClassifier with scikit-learn's defaults).  ``fit_runs`` fits
     one model per run on its training rows (the early-stopping rows are not used; HGB
-    seeds each run with its seed); predictions average the runs."""
+    seeds each run with its seed); predictions average the runs.
 
-    def __init__(self, kind: str = "logreg", random_state: int = 0):
+    ``impute="median"`` (default) accepts missing values: logistic regression fills them
+    with the training medians and adds a missing indicator per column with gaps
+    (scikit-learn's SimpleImputer), gradient boosting handles them natively; ``"none"``
+    makes NaN an error."""
+
+    def __init__(self, kind: str = "logreg", random_state: int = 0, impute: str = "median"):
         self.kind = kind
         self.random_state = random_state
+        self.impute = impute
 
     def _template(self, seed: int) -> Any:
         check_choice(self.kind, name="kind", choices=REFERENCE_KINDS)
         if self.kind == "logreg":
-            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+            steps = [SimpleImputer(strategy="median", add_indicator=True,
+                                   keep_empty_features=True)] if self.impute == "median" else []
+            return make_pipeline(*steps, StandardScaler(), LogisticRegression(max_iter=2000))
         return HistGradientBoostingClassifier(random_state=seed)
 
+    def _X(self, X: Any) -> tuple[np.ndarray, list[str]]:
+        check_choice(self.impute, name="impute", choices=IMPUTE_CHOICES)
+        return check_X(X, allow_nan=self.impute == "median")
+
     def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "ReferenceClassifier":
-        Xa, _ = check_X(X)
+        Xa, _ = self._X(X)
         rows = np.arange(Xa.shape[0])
         return self.fit_runs(X, y, train_indices=[rows], val_indices=[rows[:0]],
                              seeds=[self.random_state])
@@ -45,7 +59,7 @@ class ReferenceClassifier(ClassifierMixin, BaseEstimator):
     def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
                  train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
                  seeds: Sequence[int]) -> "ReferenceClassifier":
-        Xa, names = check_X(X)
+        Xa, names = self._X(X)
         y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
         Xa = Xa.astype(np.float64)
         self.models_ = [clone(self._template(int(s))).fit(Xa[tr], y01[tr])
@@ -57,10 +71,7 @@ class ReferenceClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         if not hasattr(self, "models_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
-        Xa, _ = check_X(X)
-        if Xa.shape[1] != self.n_features_in_:
-            raise FeatureMismatchError(f"X has {Xa.shape[1]} features but the model was "
-                                       f"fitted with {self.n_features_in_}.")
+        Xa, _ = self._X(align_features(X, self.feature_names_in_, who=type(self).__name__))
         Xa = Xa.astype(np.float64)
         return np.vstack([m.predict_proba(Xa)[:, 1] for m in self.models_])
 

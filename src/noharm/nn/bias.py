@@ -21,10 +21,11 @@ class ConditionalBiasNet(nn.Module):
 
     def __init__(self, seeds: Sequence[int], in_features: int, n_groups: int, *,
                  label_hidden: Sequence[int], attr_hidden: Sequence[int], n_bias: int = 1,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, **inputs):
         super().__init__()
         seeds = [int(s) for s in seeds]
-        self.scale = Standardize(len(seeds), in_features)
+        self.scale = Standardize(len(seeds), in_features, **inputs)
+        in_features = self.scale.n_out
         if not 1 <= n_bias <= min(len(label_hidden), len(attr_hidden)):
             raise ValueError("n_bias out of range")  # validated by the estimator first
         self.attr = EnsembleMLP([s + 101 for s in seeds], in_features, attr_hidden, n_groups,

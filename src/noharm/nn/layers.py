@@ -6,8 +6,10 @@ size ``B`` at each step (its own rows).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -143,21 +145,67 @@ class EnsembleMLP(nn.Module):
 
 
 class Standardize(nn.Module):
-    """Per-member feature standardisation ``(x - mean) / scale`` with stored statistics."""
+    """Per-member input preparation: median imputation with missingness indicators, then
+    standardisation ``(x - mean) / scale``, every statistic from the member's training rows.
 
-    def __init__(self, n_members: int, num_features: int):
+    Parameters
+    ----------
+    n_members, num_features : ensemble size and raw input width F.
+    impute : fill missing inputs (NaN) with the member's training medians; without it NaN
+        inputs pass through (the estimators reject them first).
+    indicators : raw columns that also get a 0/1 missing indicator input (appended after
+        the F columns, in this order); the output width is ``F + len(indicators)``.
+    """
+
+    def __init__(self, n_members: int, num_features: int, *, impute: bool = False,
+                 indicators: Sequence[int] = ()):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(n_members, 1, num_features))
-        self.register_buffer("scale", torch.ones(n_members, 1, num_features))
+        self.impute = bool(impute)
+        self.indicators = [int(i) for i in indicators]     # in the model's config, not state
+        self.n_out = num_features + len(indicators)
+        if self.impute:
+            self.register_buffer("fill", torch.zeros(n_members, 1, num_features))
+        elif len(indicators):
+            raise ValueError("missing indicators need impute=True")
+        self.register_buffer("mean", torch.zeros(n_members, 1, self.n_out))
+        self.register_buffer("scale", torch.ones(n_members, 1, self.n_out))
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Imputed inputs with indicators, ``(E, n, F + k)`` (x unchanged without NaN and
+        indicators)."""
+        if not self.impute:
+            return x
+        k = len(self.indicators)
+        missing = torch.isnan(x)
+        if k == 0 and not bool(missing.any()):
+            return x
+        filled = torch.where(missing, self.fill, x)
+        if k:
+            ind = missing[..., self.indicators].to(filled.dtype)
+            filled = torch.cat([filled, ind.expand(filled.shape[0], -1, -1)], dim=-1)
+        return filled
 
     def fit_rows(self, X: torch.Tensor, rows: Sequence) -> None:
-        """Set member e's statistics from ``X[rows[e]]`` (constant columns get scale 1)."""
+        """Set member e's statistics from ``X[rows[e]]``: medians of the observed values
+        (0 for a column with none), then mean and sd of the prepared rows (constant
+        columns get scale 1)."""
         with torch.no_grad():
             for e, r in enumerate(rows):
                 sub = X[torch.as_tensor(r, dtype=torch.long)]
+                if self.impute:
+                    missing = torch.isnan(sub)
+                    with warnings.catch_warnings():      # an all-missing column: fill 0
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        med = np.nanmedian(sub.numpy(), axis=0) if bool(missing.any()) \
+                            else np.median(sub.numpy(), axis=0)
+                    fill = torch.from_numpy(np.nan_to_num(med, nan=0.0).astype(np.float32))
+                    self.fill[e, 0] = fill
+                    sub = torch.where(missing, fill, sub)
+                    if self.indicators:
+                        sub = torch.cat([sub, missing[:, self.indicators].to(sub.dtype)], 1)
                 self.mean[e, 0] = sub.mean(0)
                 sd = sub.std(0, unbiased=False)
                 self.scale[e, 0] = torch.where(sd > 1e-12, sd, torch.ones_like(sd))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.scale
+        return (self.prepare(x) - self.mean) / self.scale

@@ -29,9 +29,10 @@ class MixedEffectsNet(nn.Module):
     """
 
     def __init__(self, seed: int, n_features: int, hidden: list[int], dropout: float,
-                 n_clusters: int, prior_sd: float = 0.1, init_sd: float = 0.01):
+                 n_clusters: int, prior_sd: float = 0.1, init_sd: float = 0.01, **inputs):
         super().__init__()
-        self.scale = Standardize(1, n_features)
+        self.scale = Standardize(1, n_features, **inputs)
+        n_features = self.scale.n_out
         self.fe = EnsembleMLP([seed], n_features, hidden, 1, dropout)
         self.slope_mu = nn.Parameter(torch.zeros(1, n_clusters, n_features))
         self.slope_logsd = nn.Parameter(torch.full((1, n_clusters, n_features),

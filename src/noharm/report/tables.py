@@ -86,7 +86,8 @@ def guard_table(guard: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization",
-                    guard: pd.DataFrame | None = None, alpha: float = 0.05) -> str:
+                    guard: pd.DataFrame | None = None, alpha: float = 0.05,
+                    external: pd.DataFrame | None = None) -> str:
     """The study's tables as one Markdown document."""
     parts = [f"## {title}",
              "Accuracy (%) per subgroup, mean ± sd over runs; gain = paired per-run "
@@ -105,4 +106,12 @@ def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization"
                   + "; a personalized model is deployed for a subgroup only where it beats the "
                   "reference (one-sided paired test, Holm over subgroups x candidates).",
                   markdown_table(guard_table(guard))]
+    if external is not None and len(external):
+        parts += ["External validation (--test-data): every run's models on all rows of the "
+                  "external file; accuracy (%) per subgroup, gain against the reference with "
+                  "a 95 % bootstrap interval over the external rows (runs averaged per row) "
+                  f"and a verdict where Holm's adjustment keeps p < {alpha}.",
+                  markdown_table(accuracy_table(external)),
+                  "External AUROC and balanced accuracy (%), mean ± sd over runs.",
+                  markdown_table(secondary_table(external))]
     return "\n\n".join(parts) + "\n"

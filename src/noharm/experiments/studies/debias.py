@@ -171,7 +171,7 @@ class DebiasStudy(Study):
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
-               plan: Plan) -> str:
+               plan: Plan, external: pd.DataFrame | None = None) -> str:
         s = summary.set_index(["model", "metric"])
 
         def cell(method: str, metric: str, fmt: str, sd: bool = True) -> str:

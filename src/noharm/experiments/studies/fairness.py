@@ -132,7 +132,7 @@ class FairnessStudy(Study):
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
-               plan: Plan) -> str:
+               plan: Plan, external: pd.DataFrame | None = None) -> str:
         head = (f"## Generic vs FairGrad on {cohort_name} ({self.fairness_loss}, "
                 f"{self.projection} projection, {self.outer_splits} outer split(s)); mean "
                 "[95 % corrected resampled t-interval over outer splits]; gaps are worst "

@@ -185,7 +185,7 @@ class MixedStudy(Study):
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
-               plan: Plan) -> str:
+               plan: Plan, external: pd.DataFrame | None = None) -> str:
         units = {k: f"{v:.0f} %" for k, v in PAPER_IMPROVEMENT.items()}
         both = {"medl", "fair-medl"} <= set(self.models)
         return (f"## Generic vs MEDL vs fair MEDL on {cohort_name} ({self.task}, clusters "

@@ -56,6 +56,7 @@ class PersonalizationStudy(Study):
 
     name: ClassVar[str] = "personalization"
     title: ClassVar[str] = "generic vs decoupled vs conditional bias"
+    external_validation: ClassVar[bool] = True
 
     models: tuple[str, ...] = MODEL_NAMES
     n_seeds: int = 5
@@ -155,15 +156,44 @@ class PersonalizationStudy(Study):
                      seeds=[r["model_seed"] for r in runs])
         if save_to is not None and hasattr(est, "save"):
             est.save(save_to)
-        return TaskOutput({"proba": est.predict_proba_runs(data.X,
-                                                           sensitive_features=data.groups)})
+        arrays = {"proba": est.predict_proba_runs(data.X, sensitive_features=data.groups)}
+        if data.external is not None:
+            arrays["proba_external"] = est.predict_proba_runs(
+                data.external.X, sensitive_features=data.external.groups)
+        return TaskOutput(arrays)
 
     # -- evaluation ------------------------------------------------------------------------
-    def split_rows(self, context: Evaluation, outer: int
+    def split_rows(self, context: Evaluation, outer: int, external: bool = False
                    ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, float]]:
         """Probabilities (n_runs, n) of every model of an outer split plus ``reference``
         and ``guarded``; the guard's certificate (its ``reference`` column names the
-        reference used); the references' guard log-loss."""
+        reference used); the references' guard log-loss.  ``external``: the
+        probabilities on the external rows (the guard still decides on the training
+        part's guard predictions)."""
+        rows, cert, losses = self._split_rows(context, outer)
+        if not external:
+            return rows, cert, losses
+        ext = context.data.external
+        probas = {m: context.outputs[(m, outer)].arrays["proba_external"] for m in self.models
+                  if context.outputs[(m, outer)].arrays}
+        ref = cert["reference"].iloc[0] if cert is not None else self._fixed_reference(
+            [m for m in REFERENCES if m in probas])
+        out = {**probas, "reference": probas[ref]}
+        if cert is not None:
+            guarded = probas[ref].copy()
+            for group, model in zip(cert["group"], cert["deployed"]):
+                use = ext.groups == group
+                guarded[:, use] = probas[model][:, use]
+            out["guarded"] = guarded
+        return out, cert, losses
+
+    def _fixed_reference(self, refs: list[str]) -> str:
+        """The reference without a guard: the one asked for, else generic, else the first."""
+        return self.reference if self.reference != "best" else (
+            "generic" if "generic" in refs else refs[0])
+
+    def _split_rows(self, context: Evaluation, outer: int
+                    ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, float]]:
         data, plan = context.data, context.plan
         probas = {m: context.outputs[(m, outer)].arrays["proba"] for m in self.models
                   if context.outputs[(m, outer)].arrays}
@@ -171,8 +201,7 @@ class PersonalizationStudy(Study):
         if not refs:
             raise ConfigError(f"split {outer}: no reference model produced predictions.")
         if not self.guard:
-            ref = self.reference if self.reference != "best" else (
-                "generic" if "generic" in refs else refs[0])
+            ref = self._fixed_reference(refs)
             return {**probas, "reference": probas[ref]}, None, {}
         runs, n = plan.runs(outer), len(data.y)
         part = plan.rows(outer, "train_part")
@@ -205,6 +234,17 @@ class PersonalizationStudy(Study):
                 m["seed"] = np.array([r["seed"] for r in runs])[run]
                 m["fold"] = np.array([r["fold"] for r in runs])[run]
                 frames.append(m)
+            if data.external is not None:
+                ext = data.external
+                ext_rows, _, _ = self.split_rows(context, outer, external=True)
+                for model, p in ext_rows.items():
+                    m = group_metrics(ext.y, p, ext.groups)
+                    run = m.pop("run").to_numpy()
+                    m = m.rename(columns={"group": "subgroup"})
+                    m["model"], m["outer_split"], m["role"] = model, outer, "external"
+                    m["seed"] = np.array([r["seed"] for r in runs])[run]
+                    m["fold"] = np.array([r["fold"] for r in runs])[run]
+                    frames.append(m)
             guard_rows += _guard_rows(cert, losses, outer)
         if guard_rows:
             frames.append(tidy(guard_rows, self.name).drop(columns="study"))
@@ -218,13 +258,36 @@ class PersonalizationStudy(Study):
                             test_train_ratio=self.test_size / (1 - self.test_size),
                             alpha=self.guard_alpha, row_diffs=row_diffs)
 
-    def _row_accuracy_diffs(self, context: Evaluation) -> dict[tuple[str, str], np.ndarray]:
-        """With one outer split: per (subgroup, model), each test row's run-averaged
-        correctness minus the reference's (for the bootstrap over test rows)."""
-        data, test = context.data, context.plan.rows(0, "test")
-        rows, _, _ = self.split_rows(context, 0)
-        y, g = data.y[test], data.groups[test]
-        correct = {m: ((p[:, test] >= 0.5) == (y == 1)).mean(0) for m, p in rows.items()}
+    def summarize_external(self, results: pd.DataFrame, context: Evaluation
+                           ) -> pd.DataFrame:
+        """Per subgroup on the external file: every run's model is scored on all external
+        rows; intervals bootstrap the external rows (the run-averaged per-row accuracy
+        difference against the reference, runs of every outer split pooled)."""
+        ext = results[results["role"] == "external"].copy()
+        ext["outer_split"] = 0            # one fixed test set: pool the outer splits
+        ext["seed"] = ext["seed"] + 1_000_000 * results.loc[ext.index, "outer_split"]
+        return gain_summary(ext, reference="reference", test_train_ratio=float("nan"),
+                            alpha=self.guard_alpha,
+                            row_diffs=self._row_accuracy_diffs(context, external=True))
+
+    def _row_accuracy_diffs(self, context: Evaluation, external: bool = False
+                            ) -> dict[tuple[str, str], np.ndarray]:
+        """Per (subgroup, model), each test row's run-averaged correctness minus the
+        reference's (for the bootstrap over test rows): outer split 0's test rows, or
+        every external row with the runs of all outer splits."""
+        data = context.data
+        if external:
+            y, g = data.external.y, data.external.groups
+            splits = [self.split_rows(context, o, external=True)[0]
+                      for o in range(context.plan.spec.outer_splits)]
+            rows = {m: np.concatenate([s[m] for s in splits]) for m in splits[0]
+                    if all(m in s for s in splits)}
+            correct = {m: ((p >= 0.5) == (y == 1)).mean(0) for m, p in rows.items()}
+        else:
+            test = context.plan.rows(0, "test")
+            rows, _, _ = self.split_rows(context, 0)
+            y, g = data.y[test], data.groups[test]
+            correct = {m: ((p[:, test] >= 0.5) == (y == 1)).mean(0) for m, p in rows.items()}
         out = {}
         for m, c in correct.items():
             d = c - correct["reference"]
@@ -234,12 +297,12 @@ class PersonalizationStudy(Study):
         return out
 
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
-               plan: Plan) -> str:
+               plan: Plan, external: pd.DataFrame | None = None) -> str:
         from ...report import markdown_report
         guard = results[results["role"] == "guard"]
         return markdown_report(summary, title=f"{cohort_name}: {self.n_seeds} seeds x "
                                f"{self.n_folds} folds x {self.outer_splits} outer split(s)",
-                               guard=guard, alpha=self.guard_alpha)
+                               guard=guard, alpha=self.guard_alpha, external=external)
 
 
 def _guard_rows(cert: pd.DataFrame | None, losses: dict[str, float], outer: int) -> list[dict]:
