@@ -246,15 +246,19 @@ def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:
     return str(value)
 
 
-def check_group_sizes(labels: np.ndarray, *, minimum: int, purpose: str) -> None:
-    """Raise GroupError naming the smallest subgroup when it has < ``minimum`` rows."""
+def check_group_sizes(labels: np.ndarray, *, minimum: int, purpose: str,
+                      hint: str | None = None) -> None:
+    """Raise GroupError when a subgroup has < ``minimum`` rows; the message lists every
+    subgroup's size and ``hint`` (e.g. cut points that would work)."""
     vals, counts = np.unique(labels, return_counts=True)
     small = [(v, c) for v, c in zip(vals, counts) if c < minimum]
     if small:
         v, c = min(small, key=lambda t: t[1])
+        sizes = ", ".join(f"{g} {n}" for g, n in sorted(zip(vals, counts), key=lambda t: t[1]))
         raise GroupError(
-            f"subgroup {str(v)!r} has {c} rows, fewer than the {minimum} needed {purpose}; "
-            "use coarser group bins or merge small groups."
+            f"subgroup {str(v)!r} has {c} rows, fewer than the {minimum} needed {purpose} "
+            f"(rows per subgroup: {sizes}); use coarser group bins or merge small groups"
+            + (f" ({hint})." if hint else ".")
         )
 
 

@@ -81,6 +81,7 @@ def explanation_costs(forward: Forward, X: np.ndarray, codes: np.ndarray | None 
         c = torch.from_numpy(codes_all[sl])
         b = torch.from_numpy(base).expand_as(x)
         a = _attribute(forward, x, c, method, b, n_steps, batch_size)
+        a = torch.nan_to_num(a, nan=0.0)     # a missing cell is imputed: no attribution
         top = torch.topk(a.abs(), r, dim=1).indices
         keep = torch.zeros_like(x, dtype=torch.bool).scatter_(1, top, True)
         with torch.no_grad():

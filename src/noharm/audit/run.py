@@ -63,7 +63,7 @@ def audit_models(h0: Any, hp: Any, X: Any, y: Any, *, sensitive_features: Any,
     95 % CI and a verdict.
     """
     check_same_features(h0, hp)
-    Xa, _ = check_X(X)
+    Xa, _ = check_X(X, allow_nan=True)        # the models check their own inputs
     y01, _ = check_binary_y(y, n_rows=Xa.shape[0])
     groups = check_groups(sensitive_features, n_rows=Xa.shape[0])
     p0, pp = predict_p1(h0, X, groups), predict_p1(hp, X, groups)

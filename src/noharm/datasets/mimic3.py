@@ -26,8 +26,9 @@ admission type.  Events strictly after hour 48 never enter (``charttime <= intim
 1``), empty values and values outside each concept's plausible range are dropped.
 
 :func:`load_mimic3_mortality` turns that Parquet file into a :class:`Cohort` with the
-Heart groups (age young < 60 <= old, sex).  Missing aggregates are filled with the
-column median (the missingness indicators keep the information).
+Heart groups (age young < 60 <= old, sex).  Missing aggregates stay missing (NaN): every
+model fills them with medians of its own training rows (never with test rows), and the
+missingness indicators keep the information.
 """
 from __future__ import annotations
 
@@ -404,8 +405,8 @@ def load_mimic3_mortality(path: str | os.PathLike | None = None) -> Cohort:
         raise DatasetError(f"{path} is not a noharm MIMIC-III cohort (lacks "
                            f"{', '.join(sorted(need - set(frame.columns)))}); build it with "
                            "`noharm data mimic3`.")
-    X = frame[feature_columns(frame)].astype(np.float32)
-    X = X.fillna(X.median()).fillna(0.0)
+    X = frame[feature_columns(frame)].astype(np.float32)     # gaps stay NaN: each model
+                                                              # imputes from its training rows
     groups = pd.DataFrame({"age": np.where(frame["age"] < 60, "young", "old"),
                            "sex": np.where(frame["sex"] == 1, "male", "female")})
     return Cohort(X=X.reset_index(drop=True), y=frame["mortality"].astype(int).rename("y"),

@@ -167,11 +167,11 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
     else:
         y01, classes = check_binary_y(y_raw, name=f"target {tgt.expression!r}")
     group_frame = spec.transform(frame)
-    for a in spec.attributes:
+    for a in spec.attributes if schema is None else ():   # an external file may be one group
         labels = group_frame[a.column].unique()
         if len(labels) < 2:
             raise GroupError(f"group {a.column!r} puts every row in one subgroup "
-                             f"({labels[0]!r}); {_group_hint(frame[a.column], a.column)}")
+                             f"({labels[0]!r}); {_group_hint(frame[a.column], a.column)}.")
     features = frame.drop(columns=[tgt.column] + (spec.columns if drop_group_columns else []))
     warnings_: list[str] = []
     if schema is None:

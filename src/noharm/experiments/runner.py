@@ -105,7 +105,7 @@ def external_data(study: Study, cohort: Cohort, external: Cohort) -> StudyData:
         raise ConfigError("the external file's group attributes differ from the training "
                           "file's.")
     groups = external.subgroups.to_numpy().astype(str)
-    unseen = sorted(set(groups) - set(cohort.subgroups.astype(str)))
+    unseen = sorted(map(str, set(groups) - set(cohort.subgroups.astype(str))))
     if unseen:
         raise ConfigError(f"the external file has subgroup(s) {unseen} that the training file "
                           "lacks; models that route by group cannot predict them (use "

@@ -61,8 +61,9 @@ IMPUTE_CHOICES = ("median", "none")
 
 def missing_columns(Xa: np.ndarray, rows: Sequence[np.ndarray], impute: str,
                     names: Sequence[str] = ()) -> list[int]:
-    """Columns with a missing value (NaN) in the training rows (the union over runs):
-    they get a missing indicator input when ``impute="median"``."""
+    """Columns with a missing value (NaN) in the training rows (the union over runs) that
+    get a missing indicator input when ``impute="median"``: one per distinct pattern of
+    missing rows (columns always missing together share it)."""
     if impute != "median" or not np.isnan(Xa).any():
         return []
     used = np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]))
@@ -72,7 +73,13 @@ def missing_columns(Xa: np.ndarray, rows: Sequence[np.ndarray], impute: str,
         cols = [names[i] for i in empty[:5]] if names else [int(i) for i in empty[:5]]
         raise MissingValuesError(f"feature column(s) {cols} are missing on every training "
                                  "row; drop them (nothing to learn from).")
-    return [int(i) for i in np.flatnonzero(nan.any(axis=0))]
+    out, seen = [], set()
+    for i in np.flatnonzero(nan.any(axis=0)):     # columns missing together share one
+        key = np.packbits(nan[:, i]).tobytes()     # indicator (e.g. a lab's mean, min, max)
+        if key not in seen:
+            seen.add(key)
+            out.append(int(i))
+    return out
 
 
 def check_mlp_params(est: Any) -> None:

@@ -51,7 +51,7 @@ class DecoupledClassifier(GenericClassifier):
                 if len(np.unique(yn[t])) < 2:
                     raise GroupError(
                         f"subgroup {name!r} has training rows of one class only "
-                        f"({len(t)} rows, all {self.classes_[int(yn[t][0])]!r}){where}; "
+                        f"({len(t)} rows, all {str(self.classes_[int(yn[t][0])])!r}){where}; "
                         "DecoupledClassifier cannot train a model for it: merge it with another "
                         "group, or use GenericClassifier or ConditionalBiasClassifier, which "
                         "still train.")

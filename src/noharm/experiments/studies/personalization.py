@@ -141,7 +141,8 @@ class PersonalizationStudy(Study):
                               f"{cohort.name}'s has {len(np.unique(data.y))} values.")
         data.y = data.y.astype(np.int64)
         check_group_sizes(data.groups, minimum=2 * self.n_folds,
-                          purpose=f"by the study (2 per fold, {self.n_folds} folds)")
+                          purpose=f"by the study (2 per fold, {self.n_folds} folds)",
+                          hint=cohort.meta.get("group_hint"))
         return data
 
     def fit_predict(self, spec: ModelSpec, data: StudyData, plan: Plan, outer: int,
