@@ -168,7 +168,13 @@ def test_upper_case_headers_and_gzip_give_the_same_cohort(mimic_dir, built, tmp_
 def test_loader_and_cli(built, mimic_dir, tmp_path):
     report, frame, _ = built
     cohort = load_dataset("mimic3-mortality", path=report.out)
-    assert len(cohort) == len(frame) and not cohort.X.isna().any().any()
+    assert len(cohort) == len(frame)
+    # gaps stay missing (each model imputes from its own training rows), none added
+    feats = cohort.X.columns
+    np.testing.assert_array_equal(cohort.X.isna().to_numpy(), frame[feats].isna().to_numpy())
+    assert not cohort.X.isna().all().any()           # never-measured columns are dropped
+    assert set(cohort.meta["dropped_empty_columns"]) == set(
+        c for c in frame.columns if frame[c].isna().all())
     assert set(cohort.subgroups) <= {"old_female", "old_male", "young_female", "young_male"}
     assert "mortality" not in cohort.X.columns and "icustay_id" not in cohort.X.columns
     out = tmp_path / "cli.parquet"

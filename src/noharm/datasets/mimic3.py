@@ -407,10 +407,13 @@ def load_mimic3_mortality(path: str | os.PathLike | None = None) -> Cohort:
                            "`noharm data mimic3`.")
     X = frame[feature_columns(frame)].astype(np.float32)     # gaps stay NaN: each model
                                                               # imputes from its training rows
+    empty = [str(c) for c in X.columns[X.isna().all()]]     # never measured in this cohort
+    X = X.drop(columns=empty)
     groups = pd.DataFrame({"age": np.where(frame["age"] < 60, "young", "old"),
                            "sex": np.where(frame["sex"] == 1, "male", "female")})
     return Cohort(X=X.reset_index(drop=True), y=frame["mortality"].astype(int).rename("y"),
                   groups=groups, meta={"name": "mimic3-mortality", "source": str(path),
                                         "target": "hospital_expire_flag",
-                                        "groups": "age young<60<=old x sex"},
+                                        "groups": "age young<60<=old x sex",
+                                        "dropped_empty_columns": empty},
                   split_by=frame["subject_id"].reset_index(drop=True))
