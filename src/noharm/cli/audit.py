@@ -11,8 +11,9 @@ import typer
 from ..errors import ConfigError
 from ._data import DataSource
 from ._errors import friendly
-from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, GroupOpt, JobsOpt,
-                       NSamplesOpt, QuietOpt, RandomStateOpt, TargetOpt)
+from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, ExcludeOpt, GroupOpt,
+                       ImputeOpt, JobsOpt, KeepOpt, NamesOpt, NaValuesOpt, NSamplesOpt,
+                       QuietOpt, RandomStateOpt, SepOpt, TargetOpt)
 from ._study import default_jobs, say_fn
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -67,6 +68,8 @@ def audit(
     ctx: typer.Context,
     dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
     group: GroupOpt = None, data_path: DataPathOpt = None,
+    sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
+    exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
     from_dir: Annotated[Optional[Path], typer.Option(
         "--from", help="Reuse the models of a `noharm personalize --output DIR`.")] = None,
     personalized: Annotated[str, typer.Option(help="hp: conditional-bias or decoupled (h0 is "
@@ -117,9 +120,7 @@ def audit(
         if split != 0:
             raise ConfigError("--split chooses among the outer splits of a saved run; without "
                               "--from the audit trains on outer split 0 only.")
-        cohort = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
-                            data_path=data_path, dropna=dropna, n_samples=n_samples,
-                            random_state=random_state).load()
+        cohort = DataSource.pick(locals()).load()
         study = PersonalizationStudy(models=("generic", personalized), n_seeds=seeds,
                                      n_folds=folds, random_state=random_state,
                                      ensemble_size=max(25, seeds * folds), guard=False)

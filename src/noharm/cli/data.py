@@ -10,7 +10,8 @@ import typer
 from ..errors import ConfigError
 from ._data import DataSource
 from ._errors import friendly
-from ._options import DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, GroupOpt, TargetOpt
+from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, ExcludeOpt, GroupOpt,
+                       ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt, TargetOpt)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Inspect the datasets noharm knows; build the MIMIC-III cohort.")
@@ -30,11 +31,17 @@ def data_list() -> None:
 @friendly
 def data_show(dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOpt = None,
               group: GroupOpt = None, data_path: DataPathOpt = None,
+              sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
+              exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
               dropna: DropnaOpt = False) -> None:
-    """Rows, features and subgroup sizes of a dataset."""
-    cohort = DataSource(dataset=dataset, data=data, target=target, group=list(group or []),
-                        data_path=data_path, dropna=dropna).load()
-    typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features")
+    """Rows, features, missing cells, warnings (IDs, leaks) and subgroup sizes of a
+    dataset, as a study would read it."""
+    cohort = DataSource.pick(locals()).load()
+    for w in cohort.meta.get("warnings") or []:
+        typer.echo(f"warning: {w}")
+    gaps = cohort.meta.get("missing_cells")
+    typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features"
+               + (f", {gaps} missing cells (imputed per run)" if gaps else ""))
     typer.echo(cohort.summary().to_string(index=False))
 
 
