@@ -204,6 +204,9 @@ def test_external_validation_end_to_end(tmp_path):
     assert set(results["role"]) >= {"test", "external", "guard"}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["external_meta"]["rows"] == 400
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "External validation" in (out / "report.html").read_text()
     # the external file must have the training columns and subgroups
     bad = tmp_path / "bad.csv"
     _sites(seed=2).drop(columns="d").to_csv(bad, index=False)

@@ -202,6 +202,13 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             if "role" in guard and (guard["role"] == "guard").any():
                 parts.append("<h3>Guard: deployed model per subgroup</h3>"
                              + _table(guard_table(guard[guard["role"] == "guard"])))
+            ext_file = d / "summary_external.csv"
+            if ext_file.is_file():
+                ext = pd.read_csv(ext_file)
+                used |= {"summary_external.csv"}
+                parts.append("<h3>External validation (--test-data): accuracy and gain over "
+                             "the reference (%), bootstrap over the external rows</h3>"
+                             + _table(accuracy_table(ext)))
     audit_file = d / "audit.csv"
     if audit_file.is_file():
         audit = pd.read_csv(audit_file)
