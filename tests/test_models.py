@@ -192,3 +192,12 @@ def test_load_and_save_errors_are_persistence_errors(tmp_path, toy):
     (tmp_path / "file").write_text("x")
     with pytest.raises(PersistenceError, match="is a file"):
         m.save(tmp_path / "file")
+    # reordering a decoupled model's groups would route rows to another group's network
+    dcp = DecoupledClassifier(hidden_layers=2, hidden_units=8, max_epochs=3).fit(
+        X, y, sensitive_features=g)
+    dd = dcp.save(tmp_path / "dcp")
+    dcfg = json.loads((dd / "config.json").read_text())
+    (dd / "config.json").write_text(json.dumps(dict(dcfg, groups=dcfg["groups"][::-1])))
+    with pytest.raises(PersistenceError, match="groups, classes or features.*changed|"
+                                               "changed after saving"):
+        DecoupledClassifier.load(dd)

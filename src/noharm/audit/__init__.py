@@ -1,14 +1,14 @@
 """Audit personalization: benefit of personalization (BoP) per subgroup, for prediction
 and explanation quality, exact tests, reliability bounds and the harm guard (DESIGN §4,
-§9).  The explanation parts (captum) load on first use."""
-from .bop import audit_predictions, benefit_of_personalization, pointwise_loss
-from .bounds import (fit_bop_family, k_max, prob_error_lower_bound, bounds_table,
-                     chi2_per_sample)
-from .guard import GUARD_METRICS, deploy, guard_tests, out_of_fold
-from .stats import mcnemar_exact, verdicts
-
-_LAZY = {"ATTRIBUTION_METHODS": "explain", "explanation_costs": "explain",
-         "AuditResult": "run", "audit_models": "run"}
+§9).  Every part loads on first use (``noharm audit bounds`` needs no scipy.stats,
+torch or captum)."""
+_LAZY = {"audit_predictions": "bop", "benefit_of_personalization": "bop",
+         "pointwise_loss": "bop", "fit_bop_family": "bounds", "k_max": "bounds",
+         "prob_error_lower_bound": "bounds", "bounds_table": "bounds",
+         "chi2_per_sample": "bounds", "GUARD_METRICS": "guard", "deploy": "guard",
+         "guard_tests": "guard", "out_of_fold": "guard", "mcnemar_exact": "stats",
+         "verdicts": "stats", "ATTRIBUTION_METHODS": "explain",
+         "explanation_costs": "explain", "AuditResult": "run", "audit_models": "run"}
 
 
 def __getattr__(name: str):

@@ -182,19 +182,21 @@ def audit_bounds(
     k: Annotated[Optional[int], typer.Option(help="Show k = 1..K attributes.")] = None,
 ) -> None:
     """Lower bound on the error of any BoP test for k = 1..K attributes, and k_max."""
-    from ..audit import bounds_table
-    from ..report import markdown_table
+    from ..audit.bounds import bounds_rows
     if k is not None and k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}.")
-    table, kmax = bounds_table(n, eps, sigma=sigma, laplace_b=laplace_b,
-                               k_values=range(1, k + 1) if k else None)
-    wide = table.pivot(index="k", columns="family", values="pe_lower_bound")
-    wide.insert(0, "groups", [2 ** int(i) for i in wide.index])
-    shown = wide.reset_index()
-    for c in shown.columns[2:]:
-        shown[c] = shown[c].map(lambda v: f"{v:.4f}")
+    rows, kmax = bounds_rows(n, eps, sigma=sigma, laplace_b=laplace_b,
+                             k_values=range(1, k + 1) if k else None)
+    fams = list(dict.fromkeys(r["family"] for r in rows))
+    by_k: dict[int, dict[str, float]] = {}
+    for r in rows:
+        by_k.setdefault(r["k"], {})[r["family"]] = r["pe_lower_bound"]
     typer.echo(f"## P_e lower bound, n = {n:g}, eps = {eps:g} (equal groups)\n")
-    typer.echo(markdown_table(shown))
+    typer.echo("| k | groups | " + " | ".join(fams) + " |")
+    typer.echo("|---|---|" + "---|" * len(fams))
+    for kk, pe in by_k.items():
+        groups = str(2 ** kk) if kk <= 30 else f"2^{kk}"
+        typer.echo(f"| {kk} | {groups} | " + " | ".join(f"{pe[f]:.4f}" for f in fams) + " |")
     typer.echo("")
     for fam, v in kmax.items():
         typer.echo(f"k_max ({fam}) = {v:.2f}: at most {int(v)} binary attributes can be "

@@ -46,10 +46,20 @@ def train_val_split(y: np.ndarray, groups: np.ndarray | None, fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 over the tensors' names and bytes (in name order)."""
+#: config.json fields that decide how rows reach the weights (a reordered ``groups`` list
+#: would silently route rows to another group's network): covered by the checksum
+ROUTING_FIELDS = ("class", "classes", "groups", "feature_names", "missing_indicators",
+                  "n_runs", "n_members")
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor], cfg: dict | None = None) -> str:
+    """sha256 over the tensors' names and bytes (in name order) and, with ``cfg``, the
+    routing fields of the config."""
     import hashlib
     h = hashlib.sha256()
+    if cfg is not None:
+        h.update(json.dumps({k: cfg.get(k) for k in ROUTING_FIELDS}, sort_keys=True,
+                            default=str).encode())
     for k in sorted(tensors):
         h.update(k.encode())
         h.update(tensors[k].detach().cpu().contiguous().numpy().tobytes())
@@ -278,7 +288,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
             "missing_indicators": list(getattr(self, "missing_indicators_", [])),
         }
         tensors = {k: v.detach().contiguous().clone() for k, v in self.net_.state_dict().items()}
-        cfg["tensors_sha256"] = _tensor_digest(tensors)
+        cfg["tensors_sha256"] = _tensor_digest(tensors, cfg)
         try:
             save_file(tensors, str(path / "model.safetensors"))
             (path / "config.json").write_text(json.dumps(cfg, indent=2))
@@ -331,9 +341,11 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
             raise PersistenceError(f"{tensor_file} is damaged ({exc}); re-save the model."
                                    ) from None
         expected = cfg.get("tensors_sha256")
-        if expected is not None and _tensor_digest(tensors) != expected:
-            raise PersistenceError(f"{tensor_file} does not hold the weights that were saved "
-                                   "(checksum differs); re-save the model.")
+        if expected is not None and _tensor_digest(tensors, cfg) != expected:
+            raise PersistenceError(
+                f"{path} was changed after saving: the weights in {tensor_file.name} or the "
+                f"groups, classes or features in {cfg_file.name} differ from what was saved "
+                "(checksum differs); re-save the model.")
         try:
             net.load_state_dict(tensors)
         except (RuntimeError, KeyError) as exc:
