@@ -4,6 +4,8 @@ import shutil
 
 import pandas as pd
 import pytest
+
+import noharm
 from typer.testing import CliRunner
 
 from conftest import kill_after_tasks, store_tasks, runner_error as _err
@@ -206,6 +208,32 @@ def test_report_writes_self_contained_html(full_dir, tmp_path):
 def test_report_bad_inputs(tmp_path):
     assert "not a directory" in _err(runner.invoke(app, ["report", str(tmp_path / "no")]))
     assert "holds no noharm results" in _err(runner.invoke(app, ["report", str(tmp_path)]))
+    (tmp_path / "summary.csv").write_text("")                  # 0 bytes: was EmptyDataError
+    assert "summary.csv is empty or not a CSV" in _err(runner.invoke(app, ["report",
+                                                                           str(tmp_path)]))
+
+
+@pytest.fixture(scope="module")
+def debias_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deb")
+    res = runner.invoke(app, ["debias", "--outer-splits", "1", "--methods",
+                              "random_perturbation,reject_option", *NET, "--n-samples", "300",
+                              "--quiet", "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_report_names_command_version_date_and_audited_model(full_dir):
+    assert runner.invoke(app, ["report", str(full_dir)]).exit_code == 0
+    text = (full_dir / "report.html").read_text()
+    assert "<h2>Run</h2>" in text and f"<td>{noharm.__version__}</td>" in text
+    import re
+    cmd = re.search(r"<th>command</th><td>(noharm personalize [^<]*)</td>", text).group(1)
+    assert "--seeds 1" in cmd and "--models generic,decoupled,conditional-bias" in cmd
+    audit = re.search(r"<th>audit command</th><td>(noharm audit [^<]*)</td>", text).group(1)
+    assert "--no-explain" in audit and "--n-boot 50" in audit
+    assert "conditional-bias (hp) against generic (h0) on synthetic" in text
+    assert text.count("<th>date</th><td>20") == 1
 
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
@@ -238,6 +266,35 @@ def test_report_opens_in_headless_chromium(full_dir):
     assert n_tables >= 3
     assert "old_female" in body
     assert "cannot tell" in body or "helps" in body or "harms" in body
+    assert "noharm personalize --models" in body and noharm.__version__ in body
+    assert "conditional-bias (hp) against generic (h0)" in body
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
+                    reason="Debian's chromium is not installed (CI installs it)")
+def test_debias_report_table_is_filled_in_headless_chromium(debias_dir):
+    """Every debias table row has as many filled cells as the header has columns (the
+    |spd| header once split one table into 9 headers over 7 cells)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = debias_dir / "browser.html"
+    assert runner.invoke(app, ["report", str(debias_dir), "--out", str(path)]).exit_code == 0
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox",
+                                                                    "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(path.as_uri())
+            tables = page.eval_on_selector_all("table:not(.run)", """els => els.map(t => [
+                t.querySelectorAll('thead th, tr:first-child th').length,
+                Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(
+                    r.querySelectorAll('td')).map(c => c.innerText.trim()))])""")
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert tables and "reject_option" in body and "noharm debias" in body
+    for n_head, rows in tables:
+        assert rows and all(len(r) == n_head and all(c for c in r) for r in rows), \
+            (n_head, rows)
 
 
 def test_a_changed_result_in_the_store_is_refused(tmp_path):

@@ -28,6 +28,9 @@ def load_run(from_dir: Path, personalized: str, split: int):
     from ..experiments.runner import data_sha256
     from ..models import NetClassifier
     cfg = read_config(from_dir)
+    if cfg is None and (from_dir / "config.json").is_file():
+        raise ConfigError(f"{from_dir}/config.json is not the file noharm wrote (unreadable or "
+                          "changed); rerun the study with --output to write it again.")
     if cfg is None or not (from_dir / "splits.json").is_file():
         raise ConfigError(f"{from_dir} is not the --output of `noharm personalize` (needs its "
                           "config.json and splits.json); run `noharm personalize ... --output "
@@ -165,8 +168,17 @@ def _write(result, personalized: str, name: str, n_test: int, output: Optional[P
         return
     result.table.to_csv(output / "audit.csv", index=False)
     (output / "audit.md").write_text(text)
+    import datetime as _dt
+
+    from .. import __version__
+    from ..experiments.rundir import command_line
+    audit = {"personalized": personalized, "reference": "generic", "data": name,
+             "n_test": n_test, "command": command_line(),
+             "noharm_version": __version__,
+             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     (output / "reliability.json").write_text(json.dumps(
-        {"reliability": result.reliability, "family": result.family}, indent=2, default=str))
+        {"reliability": result.reliability, "family": result.family, "audit": audit},
+        indent=2, default=str))
     forest_plot(result.table, output / "forest.png",
                 title=f"BoP of {personalized} vs generic ({name})")
     say(f"wrote {output}/audit.csv, audit.md, reliability.json, forest.png")

@@ -161,10 +161,42 @@ class RunDirectory:
         """config.json: study, identity (options, plan, data sha256), version, command,
         date, and ``extra`` (timings, notes, data source)."""
         cfg = {"written_by": "noharm", "study": self.study, "noharm_version": __version__,
-               "command": " ".join(["noharm", *sys.argv[1:]]),
+               "command": command_line(),
                "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                **identity, **(extra or {})}
         write_text(self.path / "config.json", json.dumps(cfg, indent=2, default=str))
+
+
+def command_line() -> str:
+    """The noharm command being run: rebuilt from the command-line context (the options a
+    user gave, as ``--name value``) when there is one, else ``sys.argv``."""
+    import shlex
+    ctx = None
+    for mod in ("typer._click.globals", "click.globals"):
+        try:
+            ctx = __import__(mod, fromlist=["x"]).get_current_context(silent=True)
+        except ImportError:
+            continue
+        if ctx is not None:
+            break
+    if ctx is None:
+        return " ".join(["noharm", *sys.argv[1:]])
+    words = ctx.command_path.split()
+    words[0] = "noharm"
+    for p in ctx.command.params:
+        source = ctx.get_parameter_source(p.name)
+        if source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT") or \
+                not getattr(p, "opts", None):
+            continue
+        value = ctx.params.get(p.name)
+        flag = p.opts[0]
+        if getattr(p, "is_flag", False):
+            on = p.opts[0] if value else (p.secondary_opts or [f"--no-{flag[2:]}"])[0]
+            words.append(on)
+            continue
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            words += [flag, shlex.quote(str(v))]
+    return " ".join(words)
 
 
 def write_text(path: Path, text: str) -> None:

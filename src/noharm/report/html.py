@@ -66,6 +66,19 @@ def _table(df: pd.DataFrame) -> str:
                       float_format=lambda v: f"{v:.3f}")
 
 
+#: one colour per model in every plot (tab10 indices)
+_MODEL_ORDER = ("generic", "decoupled", "conditional-bias", "logreg", "hgb", "reference",
+                "guarded", "fairgrad", "medl", "fair-medl")
+
+
+def model_color(model: str):
+    """The model's colour, the same in every figure."""
+    import matplotlib.pyplot as plt
+    i = _MODEL_ORDER.index(model) if model in _MODEL_ORDER else \
+        len(_MODEL_ORDER) + sum(map(ord, model))
+    return plt.get_cmap("tab10")(i % 10)
+
+
 def accuracy_figure(summary: pd.DataFrame) -> str:
     """Per-subgroup accuracy of every model (mean over runs; bars ± 1 sd over runs)."""
     import matplotlib
@@ -79,7 +92,7 @@ def accuracy_figure(summary: pd.DataFrame) -> str:
     for i, m in enumerate(models):
         d = acc[acc["model"] == m].set_index("subgroup").reindex(groups)
         x = np.arange(len(groups)) + (i - (len(models) - 1) / 2) * width
-        ax.bar(x, 100 * d["mean"], width, label=LABELS.get(m, m),
+        ax.bar(x, 100 * d["mean"], width, label=LABELS.get(m, m), color=model_color(m),
                yerr=100 * d["sd"].fillna(0).to_numpy(), capsize=2)
     ax.set_xticks(np.arange(len(groups)))
     ax.set_xticklabels(groups, fontsize=8)
@@ -108,7 +121,7 @@ def gain_figure(summary: pd.DataFrame) -> str | None:
         err = np.vstack([dm["gain"] - dm["gain_ci_low"], dm["gain_ci_high"] - dm["gain"]])
         y = np.arange(len(groups)) + i * 0.8 / len(models)
         ax.errorbar(100 * dm["gain"], y, xerr=100 * np.nan_to_num(err), fmt="o",
-                    capsize=3, label=LABELS.get(m, m))
+                    capsize=3, label=LABELS.get(m, m), color=model_color(m))
     ax.axvline(0, color="black", lw=0.8, ls="--")
     ax.set_yticks(np.arange(len(groups)) + 0.4 * (len(models) - 1) / len(models))
     ax.set_yticklabels(groups, fontsize=8)
@@ -146,6 +159,15 @@ def _markdown_tables(text: str) -> list[str]:
     return out
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV of a run directory; an empty or unreadable one is a one-line error."""
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is empty or not a CSV noharm wrote ({exc}); rerun the "
+                          "command that writes it or remove the file.") from None
+
+
 def check_fingerprints(d: Path) -> str | None:
     """The study of a noharm run directory, after checking that its split plan and output
     files are those its config.json recorded (None for a directory of other outputs)."""
@@ -169,6 +191,40 @@ def check_fingerprints(d: Path) -> str | None:
     return cfg.get("study")
 
 
+def _run_header(d: Path) -> list[str]:
+    """What produced the results: command, noharm version, date, data and, for an audit,
+    the audited model."""
+    import json
+
+    from ..experiments.rundir import read_config
+    rows = []
+    cfg = read_config(d)
+    if cfg is not None:
+        rows += [("study", cfg.get("study")), ("command", cfg.get("command")),
+                 ("noharm version", cfg.get("noharm_version")), ("date", cfg.get("date")),
+                 ("data", f"{cfg.get('cohort')} (sha256 {str(cfg.get('data_sha256'))[:12]})")]
+        for w in (cfg.get("cohort_meta") or {}).get("warnings") or []:
+            rows.append(("data warning", w))
+    rel = d / "reliability.json"
+    if rel.is_file():
+        try:
+            audit = json.loads(rel.read_text()).get("audit") or {}
+        except json.JSONDecodeError:
+            audit = {}
+        if audit:
+            rows += [("audited model", f"{audit.get('personalized')} (hp) against "
+                      f"{audit.get('reference', 'generic')} (h0) on {audit.get('data')}, "
+                      f"{audit.get('n_test')} test rows"),
+                     ("audit command", audit.get("command")),
+                     ("audit version", audit.get("noharm_version")),
+                     ("audit date", audit.get("date"))]
+    if not rows:
+        return []
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in rows if v is not None)
+    return [f'<h2>Run</h2><table class="run">{body}</table>']
+
+
 def render_report(directory: str | Path, title: str | None = None) -> str:
     """The HTML text of the report of ``directory``.
 
@@ -185,7 +241,7 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
     used: set[str] = set()
     summary_file = d / "summary.csv"
     if summary_file.is_file():
-        summary = pd.read_csv(summary_file)
+        summary = _read_csv(summary_file)
         if {"subgroup", "model", "metric", "gain", "verdict"} <= set(summary.columns):
             used |= {"summary.md"}
             parts.append("<h2>Personalization study</h2>")
@@ -198,20 +254,20 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             parts.append("<h3>AUROC and balanced accuracy (%)</h3>"
                          + _table(secondary_table(summary)))
             res_file = d / "results.csv"
-            guard = pd.read_csv(res_file) if res_file.is_file() else pd.DataFrame()
+            guard = _read_csv(res_file) if res_file.is_file() else pd.DataFrame()
             if "role" in guard and (guard["role"] == "guard").any():
                 parts.append("<h3>Guard: deployed model per subgroup</h3>"
                              + _table(guard_table(guard[guard["role"] == "guard"])))
             ext_file = d / "summary_external.csv"
             if ext_file.is_file():
-                ext = pd.read_csv(ext_file)
+                ext = _read_csv(ext_file)
                 used |= {"summary_external.csv"}
                 parts.append("<h3>External validation (--test-data): accuracy and gain over "
                              "the reference (%), bootstrap over the external rows</h3>"
                              + _table(accuracy_table(ext)))
     audit_file = d / "audit.csv"
     if audit_file.is_file():
-        audit = pd.read_csv(audit_file)
+        audit = _read_csv(audit_file)
         used |= {"audit.md"}
         parts.append("<h2>Audit: benefit of personalization</h2>" + _table(audit))
         parts.append(_file_img(lambda p: forest_plot(audit, p), "BoP forest plot"))
@@ -220,7 +276,7 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
                      if ln.strip() and not ln.startswith(("|", "#"))]
             parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
     if study == "debias" and (d / "results.csv").is_file():
-        res = pd.read_csv(d / "results.csv")
+        res = _read_csv(d / "results.csv")
         deb = res.pivot_table(index=["model", "outer_split"], columns="metric",
                               values="value").reset_index().rename(columns={"model": "method"})
         parts.append("<h2>Debiasing</h2>")
@@ -229,7 +285,7 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
         parts.append(_file_img(lambda p: bias_scatter(deb, p), "bias vs balanced accuracy"))
     debias_file = d / "debias.csv"
     if debias_file.is_file():
-        deb = pd.read_csv(debias_file)
+        deb = _read_csv(debias_file)
         used |= {"debias.md"}
         parts.append("<h2>Debiasing</h2>")
         if (d / "debias.md").is_file():
@@ -241,7 +297,8 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             parts += _markdown_tables(md.read_text())
     if not parts:
         raise ConfigError(f"{d} holds no noharm results (summary.csv, audit.csv, debias.csv "
-                          "or *.md); run `noharm run/audit/debias --output DIR` first.")
+                          "or *.md); run `noharm personalize/fairness/mixed/debias/audit --output DIR` first.")
+    parts = _run_header(d) + parts
     title = title or f"noharm report: {d.name}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
