@@ -22,6 +22,11 @@ from .errors import (
 )
 
 
+def _py(v: Any) -> Any:
+    """A numpy scalar as the Python value (messages show ``1``, not ``np.int64(1)``)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def check_X(X: Any, *, name: str = "X", allow_nan: bool = False
             ) -> tuple[np.ndarray, list[str]]:
     """Return X as a float32 2-D array and its feature names.
@@ -39,6 +44,10 @@ def check_X(X: Any, *, name: str = "X", allow_nan: bool = False
     """
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
+        if len(set(names)) != len(names):
+            dup = sorted({c for c in names if names.count(c) > 1})
+            raise ConfigError(f"{name} repeats the column(s) {dup[:5]}; give every column a "
+                              "different name (e.g. X.loc[:, ~X.columns.duplicated()]).")
         non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
                        and not pd.api.types.is_bool_dtype(X[c])]
         if non_numeric:
@@ -137,7 +146,7 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
     if len(values) != 2:
         if len(values) < 2:
             raise TargetError(
-                f"{name} has a single class ({values[0]!r}); a binary classifier needs both classes."
+                f"{name} has a single class ({_py(values[0])!r}); a binary classifier needs both classes."
             )
         shown = sorted(map(str, values))[:6]
         raise TargetError(
@@ -177,7 +186,7 @@ def check_groups(groups: Any, *, n_rows: int, name: str = "sensitive_features") 
             raise GroupError(f"{name} has no columns.")
         if groups.isna().any().any():
             col = groups.columns[groups.isna().any()][0]
-            raise MissingValuesError(f"{name} column {col!r} has missing values; "
+            raise MissingValuesError(f"{name} column {_py(col)!r} has missing values; "
                                      "drop those rows or give them an explicit group.")
         for c in groups.columns:
             _check_unused_categories(groups[c], name=f"{name}[{c!r}]")
@@ -219,13 +228,13 @@ def check_column(frame: pd.DataFrame, column: str, *, role: str) -> None:
         cols = ", ".join(map(str, list(frame.columns)[:12]))
         more = " ..." if frame.shape[1] > 12 else ""
         raise ColumnNotFoundError(
-            f"{role} column {column!r} does not exist; available columns: {cols}{more}."
+            f"{role} column {_py(column)!r} does not exist; available columns: {cols}{more}."
         )
 
 
 def check_positive_int(value: Any, *, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {_py(value)!r}.")
     return int(value)
 
 
@@ -236,13 +245,13 @@ def check_fraction(value: Any, *, name: str, low: float = 0.0, high: float = 1.0
         ok = (value >= low if inclusive_low else value > low) and value < high
     if not ok:
         lo = "[" if inclusive_low else "("
-        raise ConfigError(f"{name} must be a number in {lo}{low}, {high}), got {value!r}.")
+        raise ConfigError(f"{name} must be a number in {lo}{low}, {high}), got {_py(value)!r}.")
     return float(value)
 
 
 def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}.")
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {_py(value)!r}.")
     return str(value)
 
 
@@ -277,12 +286,12 @@ def check_sensitive_frame(sensitive_features: Any, *, n_rows: int, who: str) -> 
                                   f"{len(frame)}; pass them with the same rows.")
     if frame.isna().any().any():
         col = frame.columns[frame.isna().any()][0]
-        raise MissingValuesError(f"sensitive attribute {col!r} has missing values; fill them "
+        raise MissingValuesError(f"sensitive attribute {_py(col)!r} has missing values; fill them "
                                  "(e.g. 'Unknown') or drop those rows.")
     for c in frame.columns:
         if frame[c].nunique() < 2:
             raise GroupError(f"sensitive attribute {str(c)!r} has a single group "
-                             f"({frame[c].iloc[0]!r}); a fairness term needs at least two.")
+                             f"({_py(frame[c].iloc[0])!r}); a fairness term needs at least two.")
     return frame.reset_index(drop=True).astype(str)
 
 

@@ -80,7 +80,8 @@ class Attribute:
             return pd.Series(np.asarray(self.bin_labels(), dtype=object)[codes],
                              index=frame.index, name=self.column)
         if isinstance(self.labels, Mapping):
-            unknown = sorted(set(col.unique()) - set(self.labels), key=str)
+            unknown = [v.item() if isinstance(v, np.generic) else v
+                       for v in sorted(set(col.unique()) - set(self.labels), key=str)]
             if unknown:
                 raise ConfigError(f"group column {self.column!r} has values {unknown[:5]} "
                                   "without a label.")

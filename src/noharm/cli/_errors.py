@@ -12,8 +12,40 @@ import typer
 from ..errors import NoharmError
 
 
+#: estimator / study names whose command-line option has another name
+_ALIASES = {"n_seeds": "--seeds", "n_folds": "--folds", "n_bias": "--bias-layers",
+            "n_boot": "--n-boot", "n_jobs": "--jobs", "n_samples": "--n-samples"}
+
+
+def cli_names(message: str) -> str:
+    """The message with the Python names of the running command's options replaced by
+    the options a user types (``n_seeds`` -> ``--seeds``, ``guard_alpha`` ->
+    ``--guard-alpha``); names without an underscore are left alone (common words)."""
+    import re
+    ctx = None
+    for mod in ("typer._click.globals", "click.globals"):
+        try:
+            ctx = __import__(mod, fromlist=["x"]).get_current_context(silent=True)
+        except ImportError:
+            continue
+        if ctx is not None:
+            break
+    names = dict(_ALIASES)
+    if ctx is not None:
+        for p in ctx.command.params:
+            opts = [o for o in getattr(p, "opts", []) if o.startswith("--")]
+            if p.name and "_" in p.name and opts:
+                names.setdefault(p.name, opts[0])
+        for alias, flag in _ALIASES.items():          # only options this command has
+            if flag not in {o for p in ctx.command.params for o in getattr(p, "opts", [])}:
+                names.pop(alias, None)
+    for name in sorted(names, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-]){re.escape(name)}\b", names[name], message)
+    return message
+
+
 def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {cli_names(message)}", err=True)
     raise typer.Exit(code=2)
 
 

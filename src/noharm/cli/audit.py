@@ -60,7 +60,8 @@ def load_run(from_dir: Path, personalized: str, split: int):
         if not d.is_dir():
             raise ConfigError(f"{from_dir} saved {name} for split {split} in parts (it had "
                               "more runs than --ensemble-size); the audit reads one ensemble "
-                              "per split: rerun with --ensemble-size at least seeds x folds.")
+                              f"per split: rerun with --ensemble-size "
+                              f"{len(plan.runs(split))} (seeds x folds) or more.")
         models.append(NetClassifier.load(d))
     return cohort, plan.rows(split, "test"), models[0], models[1]
 

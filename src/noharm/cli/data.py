@@ -22,9 +22,17 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
 def data_list() -> None:
     """List the built-in datasets and where their files resolve."""
     from ..datasets import DATASETS
+    from ..datasets._fetch import cache_dir, locate
+    from ..datasets.heart import URL
+    files = {"heart": ("uci_heart", "processed.cleveland.data", URL),
+             "diabetes130": ("diabetes130", "diabetic_data.csv", None),
+             "mimic3-mortality": ("mimic3", "cohort.parquet", None)}
     for name, desc in DATASETS.items():
-        typer.echo(f"{name:12s} {desc}")
-    typer.echo(f"NOHARM_DATA_DIR={os.environ.get('NOHARM_DATA_DIR', '(unset)')}")
+        typer.echo(f"{name:16s} {desc}")
+        where = "generated in memory" if name not in files else locate(*files[name])
+        typer.echo(f"{'':16s} -> {where}")
+    typer.echo(f"NOHARM_DATA_DIR={os.environ.get('NOHARM_DATA_DIR', '(unset)')}; user cache "
+               f"{cache_dir()}")
 
 
 @app.command("show")

@@ -87,6 +87,22 @@ def resolve(subdir: str, filename: str, *, sha256: str | None, url: str | None,
     return _download(url, cached, sha256, timeout)
 
 
+def locate(subdir: str, filename: str, url: str | None) -> str:
+    """Where :func:`resolve` would find ``filename`` now, without reading or fetching it."""
+    env = os.environ.get("NOHARM_DATA_DIR")
+    if env:
+        found = _in_dir(Path(env), subdir, filename)
+        if found is not None:
+            return f"{found} (NOHARM_DATA_DIR)"
+    cached = cache_dir() / subdir / filename
+    if cached.is_file():
+        return f"{cached} (user cache)"
+    if url is not None:
+        return f"not here yet: downloaded on first use to {cached}"
+    return (f"not found: put {subdir}/{filename} under NOHARM_DATA_DIR or the user cache "
+            f"({cache_dir()}), or pass the file")
+
+
 def _download(url: str, dest: Path, sha256: str | None, timeout: float) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")

@@ -170,6 +170,25 @@ def _merge(parts: list[TaskOutput]) -> TaskOutput:
                       next((p.note for p in parts if p.note), None))
 
 
+def _absent_subgroups(results: pd.DataFrame, data: StudyData) -> list[str]:
+    """A note per outer split for each subgroup of the data with no test row there (it is
+    then absent from that split's tables, not silently dropped)."""
+    test = results[results["role"] == "test"]
+    if test.empty or "subgroup" not in test:
+        return []
+    known = set(map(str, np.unique(data.groups)))
+    if not known & set(map(str, test["subgroup"])):
+        return []                         # a study that reports per attribute, not subgroup
+    notes = []
+    for outer, d in test.groupby("outer_split"):
+        missing = sorted(known - set(map(str, d["subgroup"])))
+        if missing:
+            notes.append(f"split {outer}: subgroup(s) {', '.join(missing)} have no test rows, "
+                         "so they are absent from its tables (too few rows: use coarser "
+                         "groups or more data).")
+    return notes
+
+
 def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *,
               store: ResultsStore | None = None, model_dir: str | Path | None = None,
               progress: Callable[[str], None] | None = None,
@@ -245,6 +264,7 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     if not any(o.arrays for o in merged.values()):
         raise ConfigError("no model produced results; see the notes above.")
     results = study.evaluate(data, plan, merged)
+    notes += _absent_subgroups(results, data)
     context = Evaluation(data, plan, merged)
     summary = study.summarize(results, context)
     ext_summary = study.summarize_external(results, context) if external is not None else None

@@ -63,13 +63,14 @@ def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
 def secondary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Subgroup x model: AUROC and balanced accuracy (mean ± sd, percent)."""
     wide = summary.pivot_table(index=["subgroup", "model"], columns="metric",
-                               values=["mean", "sd"], sort=False)
+                               values=["mean", "sd"], sort=False, dropna=False)
+    nan = float("nan")
     rows = []
-    for (sub, model), r in wide.iterrows():
+    for (sub, model), r in wide.iterrows():    # sd is NaN with one run: shown without it
         rows.append({"subgroup": sub, "model": LABELS.get(model, model),
-                     "AUROC": _pct(r[("mean", "auroc")], r[("sd", "auroc")]),
-                     "balanced accuracy": _pct(r[("mean", "balanced_accuracy")],
-                                               r[("sd", "balanced_accuracy")])})
+                     "AUROC": _pct(r.get(("mean", "auroc"), nan), r.get(("sd", "auroc"), nan)),
+                     "balanced accuracy": _pct(r.get(("mean", "balanced_accuracy"), nan),
+                                               r.get(("sd", "balanced_accuracy"), nan))})
     return pd.DataFrame(rows)
 
 

@@ -100,7 +100,7 @@ class PersonalizationStudy(Study):
         if not 0 <= self.margin < 1:
             raise ConfigError(f"margin must be in [0, 1), got {self.margin}.")
         if not 1 <= self.n_bias <= min(self.hidden_layers, self.attr_layers):
-            raise ConfigError(f"n_bias (bias layers) must be between 1 and min(hidden_layers, "
+            raise ConfigError(f"n_bias must be between 1 and min(hidden_layers, "
                               f"attr_layers) = {min(self.hidden_layers, self.attr_layers)}.")
         refs = [m for m in self.models if m in REFERENCES]
         if not refs:

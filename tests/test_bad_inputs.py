@@ -1,0 +1,78 @@
+"""Bad inputs of the 196-case trial (issue 19) not covered elsewhere: one clear line or
+error each, nothing silently wrong."""
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from noharm.cli import app
+from noharm.datasets import load_tabular
+from noharm.errors import ConfigError
+from noharm.models import GenericClassifier
+
+from conftest import runner_error as _err
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seeds", "0"], "error: --seeds must be an integer >= 1, got 0."),
+    (["--ensemble-size", "0"], "error: --ensemble-size must be an integer >= 1, got 0."),
+    (["--guard-alpha", "0.9"], "error: --guard-alpha must be a number in (0.0, 0.5)"),
+    (["--bias-layers", "9"], "error: --bias-layers must be between 1 and "
+                             "min(--hidden-layers, --attr-layers) = 5."),
+])
+def test_messages_name_the_options_a_user_types(args, needle):
+    assert _err(runner.invoke(app, ["personalize", *args])).startswith(needle)
+
+
+def test_messages_show_plain_values_not_numpy_reprs():
+    from noharm._validation import check_positive_int
+    with pytest.raises(ConfigError, match=r"got 0\.$"):
+        check_positive_int(np.int64(0), name="k")
+    df = pd.DataFrame({"x": np.arange(30) / 7, "g": [1, 2, 3] * 10, "y": [0, 1] * 15})
+    from noharm.groups import Attribute, GroupSpec
+    with pytest.raises(ConfigError, match=r"values \[3\] without a label"):
+        GroupSpec((Attribute("g", labels={1: "a", 2: "b"}),)).transform(df)
+
+
+def test_duplicate_numeric_columns_are_named_as_duplicates():
+    X = pd.DataFrame(np.ones((10, 3)), columns=["a", "b", "a"])
+    with pytest.raises(ConfigError, match=r"repeats the column\(s\) \['a'\]"):
+        GenericClassifier().fit(X, [0, 1] * 5)
+
+
+def test_a_subgroup_without_test_rows_is_named_in_a_note():
+    from noharm.experiments import PersonalizationStudy, run_study
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame({"x": rng.normal(size=n), "g": ["a"] * 98 + ["b"] * 100 + ["c"] * 2,
+                       "y": np.r_[rng.integers(0, 2, n - 2), [0, 1]]})
+    res = run_study(PersonalizationStudy(models=("generic", "logreg"), n_seeds=1, n_folds=1,
+                                         guard=False, max_epochs=2),
+                    load_tabular(df, target="y", groups=["g"]))
+    assert "c" not in set(res.results.loc[res.results.role == "test", "subgroup"])
+    assert any("subgroup(s) c have no test rows" in n for n in res.notes)
+    assert "| all | generic | " in res.text    # one run: no sd, the tables still render
+
+
+def test_data_list_says_where_each_dataset_resolves(data_dir, monkeypatch, tmp_path):
+    res = runner.invoke(app, ["data", "list"])
+    assert res.exit_code == 0, res.output
+    assert f"-> {data_dir / 'uci_heart' / 'processed.cleveland.data'} (NOHARM_DATA_DIR)" \
+        in res.stdout
+    monkeypatch.setenv("NOHARM_DATA_DIR", str(tmp_path))
+    res = runner.invoke(app, ["data", "list"])
+    assert "heart" in res.stdout and "downloaded on first use" in res.stdout
+    assert "mimic3/cohort.parquet under NOHARM_DATA_DIR" in res.stdout
+
+
+def test_junk_run_config_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["personalize", "--n-samples", "200", "--models", "generic,logreg",
+                              "--seeds", "1", "--folds", "3", "--max-epochs", "2",
+                              "--no-guard", "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    (out / "config.json").write_text("junk{")
+    msg = _err(runner.invoke(app, ["audit", "--from", str(out), "--no-explain"]))
+    assert "config.json is not the file noharm wrote" in msg
