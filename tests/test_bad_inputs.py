@@ -76,3 +76,61 @@ def test_junk_run_config_is_one_line(tmp_path):
     (out / "config.json").write_text("junk{")
     msg = _err(runner.invoke(app, ["audit", "--from", str(out), "--no-explain"]))
     assert "config.json is not the file noharm wrote" in msg
+
+
+def test_ctrl_c_to_the_process_group_is_one_line(tmp_path):
+    """SIGINT to the whole process group (Ctrl-C in a terminal): no worker tracebacks
+    ('Process ForkPoolWorker-2:'), one line, exit 130, and the run resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "noharm.cli", "personalize", "--n-samples", "600",
+           "--jobs", "2", "--output", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while not (out / "results.db").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)                                    # inside the first tasks
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "ForkPoolWorker" not in err, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: finished tasks are kept in")
+
+
+def test_a_full_disk_while_storing_a_task_is_one_error(tmp_path, monkeypatch):
+    import errno
+    import sqlite3
+    from noharm.experiments.rundir import write_text
+    from noharm.experiments.store import ResultsStore, StoreError, TaskOutput
+
+    class FullDisk:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def execute(self, *a, **k):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    store = ResultsStore(tmp_path / "results.db", {"study": "x"})
+    real = store._conn
+    store._conn = FullDisk()
+    with pytest.raises(StoreError, match="disk is full.*free space.*resumed"):
+        store.write_task("generic", 0, 0, TaskOutput({"p": np.zeros(3)}))
+    store._conn = real
+    store.close()
+
+    def no_space(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr("pathlib.Path.write_text", no_space)
+    (tmp_path / "results.csv").write_bytes(b"old")
+    with pytest.raises(ConfigError, match="No space left on device.*free space"):
+        write_text(tmp_path / "results.csv", "new")
+    assert (tmp_path / "results.csv").read_bytes() == b"old"        # the old file is whole

@@ -94,6 +94,12 @@ def run_command(study: Any, source: DataSource, *, output: Optional[Path], force
                                if output is not None and save_models else None,
                                external=external)
             result.text = header(cohort) + result.text
+        except KeyboardInterrupt:
+            bar.close()
+            where = f"{output}/results.db" if output is not None else "nowhere (no --output)"
+            typer.echo(f"interrupted: finished tasks are kept in {where}; run the same command "
+                       "again to resume.", err=True)
+            raise typer.Exit(code=130) from None
         finally:
             bar.close()
             if store is not None:

@@ -75,6 +75,13 @@ def execute(fn: Callable, arg_list: Sequence[tuple], shared: dict | None = None,
 _SHARED: tuple[Callable, Sequence[tuple], dict] | None = None
 
 
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them (no worker tracebacks);
+    the tasks already stored are resumed by the same command."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_shared(i: int) -> tuple[int, Any]:
     fn, arg_list, shared = _SHARED
     return i, fn(*arg_list[i], **shared)
@@ -90,7 +97,7 @@ def _forked(fn: Callable, arg_list: Sequence[tuple], shared: dict,
     global _SHARED
     _SHARED = (fn, arg_list, shared)
     try:
-        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(n_jobs, initializer=_ignore_sigint) as pool:
             yield from pool.imap_unordered(_run_shared, range(len(arg_list)))
     finally:
         _SHARED = None

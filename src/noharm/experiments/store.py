@@ -142,13 +142,18 @@ class ResultsStore:
         """Record one finished task in one transaction (all or nothing)."""
         buf = io.BytesIO()
         np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in output.arrays.items()})
-        with self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            info = json.dumps(output.info, sort_keys=True)
-            blob = buf.getvalue()
-            self._conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (model, outer, chunk, float(output.seconds), output.note,
-                                info, blob, _checksum(info, blob), time.time()))
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                info = json.dumps(output.info, sort_keys=True)
+                blob = buf.getvalue()
+                self._conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   (model, outer, chunk, float(output.seconds), output.note,
+                                    info, blob, _checksum(info, blob), time.time()))
+        except sqlite3.OperationalError as exc:    # disk full, read-only, I/O error
+            raise StoreError(f"cannot record a finished task in {self.path} ({exc}); free "
+                             "space (or fix permissions) and rerun the same command: the "
+                             "tasks already stored are kept and resumed.") from None
 
     def read_task(self, model: str, outer: int, chunk: int) -> "TaskOutput":
         row = self._conn.execute(
