@@ -134,3 +134,11 @@ def test_a_full_disk_while_storing_a_task_is_one_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="No space left on device.*free space"):
         write_text(tmp_path / "results.csv", "new")
     assert (tmp_path / "results.csv").read_bytes() == b"old"        # the old file is whole
+
+
+def test_a_finite_value_beyond_float32_is_not_called_missing():
+    from noharm.errors import MissingValuesError
+    X = pd.DataFrame({"a": [1.0, 1e300, 2.0, 3.0] * 5, "b": np.arange(20.0)})
+    with pytest.raises(MissingValuesError, match=r"infinite values \(or values beyond "
+                                                 r"float32\) in columns \['a'\]"):
+        GenericClassifier().fit(X, [0, 1] * 10)

@@ -93,6 +93,10 @@ def test_per_column_missing_codes_and_target_expressions(tmp_path):
     assert c.y.tolist()[:4] == [0, 0, 1, 1]
     assert load_tabular(df, target="dx==yes", groups=["g"]).y.tolist()[:2] == [1, 0]
     assert load_tabular(df, target="sev!=0", groups=["g"]).y.sum() == 30
+    with pytest.raises(MissingValuesError, match=r"target 'sev' is missing on 2 row\(s\) "
+                                                 r"\(rows 2, 6\).*--dropna"):
+        load_tabular(df.assign(sev=df["sev"].where(~df.index.isin([1, 5]))),
+                     target="sev>0", groups=["g"])
     with pytest.raises(ConfigError, match="compare it with a number"):
         load_tabular(df, target="sev>high", groups=["g"])
     with pytest.raises(ConfigError, match="'cholesterol'"):

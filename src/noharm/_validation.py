@@ -5,6 +5,7 @@ numpy / pandas objects or raise a specific :class:`~noharm.errors.NoharmError`.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,10 +62,14 @@ def check_X(X: Any, *, name: str = "X", allow_nan: bool = False
                 f"{name} has missing values in columns {[str(c) for c in missing[:5]]}; "
                 "use impute='median' (CLI: --impute median) or drop those rows (X.dropna())."
             )
-        arr = X.to_numpy(dtype=np.float32, na_value=np.nan)
+        with warnings.catch_warnings():           # a value beyond float32 becomes inf,
+            warnings.simplefilter("ignore", RuntimeWarning)   # reported below by name
+            arr = X.to_numpy(dtype=np.float32, na_value=np.nan)
     else:
         try:
-            arr = np.asarray(X, dtype=np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                arr = np.asarray(X, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{name} must be numeric: {exc}") from None
         if arr.ndim == 1:
