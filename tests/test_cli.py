@@ -230,7 +230,7 @@ def test_fairness_study(tmp_path):
 @pytest.mark.parametrize("args, needle", [
     (["--sensitive", "race"], "not a group attribute"),
     (["--models", "decoupled,fairgrad"], "unknown model 'decoupled' for the fairness study"),
-    (["--fairness-loss", "dp"], "fairness_loss"),
+    (["--fairness-loss", "dp"], "--fairness-loss must be one of"),
     (["--sensitive", "age,sex", "--fairness-weights", "1"], "2 sensitive attributes"),
 ])
 def test_fairness_bad_inputs(args, needle):
@@ -250,5 +250,5 @@ def test_unclear_inputs_get_their_own_message(tmp_path):
     assert "header but no rows" in _err(runner.invoke(app, [*base, "--data",
                                                             str(header_only)]))
     assert "is a directory" in _err(runner.invoke(app, [*base, "--data", str(tmp_path)]))
-    assert "hidden_layers must be" in _err(runner.invoke(app, ["personalize",
+    assert "--hidden-layers must be" in _err(runner.invoke(app, ["personalize",
                                                                "--hidden-layers", "0"]))

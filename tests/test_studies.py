@@ -235,7 +235,7 @@ def test_report_refuses_edited_results(saved_run):
 
 def test_run_alias_says_so(cli_main):
     code, _, err = cli_main(["run", "--seeds", "0"])
-    assert code == 2 and "n_seeds must be an integer >= 1" in err
+    assert code == 2 and "--seeds must be an integer >= 1" in err
     assert "`noharm run` is now `noharm personalize`" in err
 
 
@@ -259,4 +259,4 @@ def test_relative_data_path_then_audit_from_elsewhere(tmp_path, monkeypatch):
     assert parts.exit_code == 0, parts.output
     msg = _err(runner.invoke(app, ["audit", "--from", str(tmp_path / "parts"),
                                    "--personalized", "decoupled", "--no-explain"]))
-    assert "--ensemble-size at least seeds x folds" in msg
+    assert "rerun with --ensemble-size 3 (seeds x folds) or more" in msg

@@ -40,7 +40,7 @@ def cli_names(message: str) -> str:
             if flag not in {o for p in ctx.command.params for o in getattr(p, "opts", [])}:
                 names.pop(alias, None)
     for name in sorted(names, key=len, reverse=True):
-        message = re.sub(rf"(?<![\w-]){re.escape(name)}\b", names[name], message)
+        message = re.sub(rf"(?<![\w.-]){re.escape(name)}\b", names[name], message)
     return message
 
 
