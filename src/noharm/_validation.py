@@ -171,6 +171,33 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
     return out, classes
 
 
+def check_numeric_y(y: Any, *, n_rows: int | None = None, name: str = "y") -> np.ndarray:
+    """A regression target as float64: numeric, finite, not constant, no missing value."""
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise TargetError(f"{name} must be one column, got {y.shape[1]} columns.")
+        y = y.iloc[:, 0]
+    ser = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y).ravel())
+    if ser.isna().any():
+        raise MissingValuesError(f"{name} has {int(ser.isna().sum())} missing values; drop "
+                                 "those rows (a regression target cannot be imputed).")
+    num = pd.to_numeric(ser, errors="coerce")
+    if num.isna().any():
+        bad = ser[num.isna()].astype(str).unique()[:3].tolist()
+        raise TargetError(f"{name} must be numeric for a regression, got values like {bad}; "
+                          "give a numeric column (or use classification).")
+    out = num.to_numpy(dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise TargetError(f"{name} has infinite values; fix or drop those rows.")
+    if len(out) and np.ptp(out) == 0:
+        raise TargetError(f"{name} is constant ({_py(out[0])!r} on every row): there is "
+                          "nothing to predict.")
+    if n_rows is not None and len(out) != n_rows:
+        raise LengthMismatchError(
+            f"X has {n_rows} rows but {name} has {len(out)}; pass X and {name} with the same rows.")
+    return out
+
+
 def _column_of(name: str) -> str:
     """``target 'num'`` -> ``num`` (the column a target message is about)."""
     parts = name.split("'")

@@ -27,8 +27,9 @@ from ..errors import ConfigError
 from ..inference import (delong_test, holm, mcnemar_exact, paired_mean_test,
                          smallest_detectable)
 
-GUARD_METRICS = ("log-loss", "zero-one", "auroc")
-_LOSS = {"log-loss": "log_loss", "zero-one": "zero_one"}     # names in audit.bop
+GUARD_METRICS = ("log-loss", "zero-one", "auroc", "squared-error")
+_LOSS = {"log-loss": "log_loss", "zero-one": "zero_one",     # names in audit.bop
+         "squared-error": "squared_error"}
 
 
 def guard_tests(y: np.ndarray, groups: np.ndarray, p_ref: np.ndarray,
@@ -45,7 +46,7 @@ def guard_tests(y: np.ndarray, groups: np.ndarray, p_ref: np.ndarray,
     check_fraction(alpha, name="alpha", high=0.5)
     if margin < 0:
         raise ConfigError(f"margin must be >= 0, got {margin}.")
-    y = np.asarray(y).astype(int)
+    y = np.asarray(y, dtype=float) if metric == "squared-error" else np.asarray(y).astype(int)
     groups = np.asarray(groups).astype(str)
     ok = ~np.isnan(p_ref)
     rows = []

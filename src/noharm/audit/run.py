@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_X, check_binary_y, check_groups
+from .._validation import check_X, check_binary_y, check_groups, check_numeric_y
 from ..errors import ConfigError
 from .bop import audit_predictions, benefit_of_personalization, pointwise_loss
-from .bounds import bound_for_data, fit_bop_family
+from .bounds import bound_for_data, chi2_per_sample, fit_bop_family, k_max
 from .explain import explanation_costs
 from .guard import check_same_features, predict_p1
 from .stats import verdicts
@@ -25,11 +25,19 @@ class AuditResult:
     table: pd.DataFrame
     family: dict
     reliability: dict = field(default_factory=dict)
+    task: str = "classification"
 
     def summary_lines(self) -> list[str]:
         r = self.reliability
+        loss = "squared error" if self.task == "regression" else "0-1 loss"
+        fam = self.family
+        params = "".join(f", {k} {fam[k]:.4g}" for k in ("sigma", "laplace_b")
+                         if fam.get(k) is not None)
+        kmax = r.get("k_max")
         return [
-            f"individual BoP (0-1 loss) family: {self.family['family']}",
+            f"individual BoP ({loss}) family: {fam['family']}{params}"
+            + (f"; k_max = {kmax:.2f} binary attributes could be validated on "
+               f"{r['n_rows']} rows at eps={r['eps']}" if kmax is not None else ""),
             f"P_e lower bound for {r['n_groups']} groups of sizes {r['group_sizes']} at "
             f"eps={r['eps']}: {r['pe_lower_bound']:.3f} -> "
             + ("a test on this data can be informative (P_e < 0.5)" if r["informative"]
@@ -44,10 +52,12 @@ def torch_forward(model: Any):
                           f"{type(model).__name__}; audit it with explain=False.")
     routing = getattr(model, "requires_groups_predict", False)
 
+    regression = getattr(model, "_regression", False)
+
     def forward(x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         model.net_.eval()
-        logits = model._run_logits(x, codes.numpy() if routing else None)
-        return torch.sigmoid(logits).mean(0)
+        out = model._run_logits(x, codes.numpy() if routing else None)
+        return (out if regression else torch.sigmoid(out)).mean(0)
     return forward
 
 
@@ -64,10 +74,17 @@ def audit_models(h0: Any, hp: Any, X: Any, y: Any, *, sensitive_features: Any,
     """
     check_same_features(h0, hp)
     Xa, _ = check_X(X, allow_nan=True)        # the models check their own inputs
-    y01, _ = check_binary_y(y, n_rows=Xa.shape[0])
+    task = "regression" if getattr(hp, "_regression", False) else "classification"
+    if getattr(h0, "_regression", False) != (task == "regression"):
+        raise ConfigError("h0 and hp must both be classifiers or both regressors.")
     groups = check_groups(sensitive_features, n_rows=Xa.shape[0])
-    p0, pp = predict_p1(h0, X, groups), predict_p1(hp, X, groups)
-    table = audit_predictions(y01, p0, pp, groups, n_boot=n_boot, alpha=alpha,
+    if task == "regression":
+        y01 = check_numeric_y(y, n_rows=Xa.shape[0])
+        p0, pp = (_predict_reg(m, X, groups) for m in (h0, hp))
+    else:
+        y01, _ = check_binary_y(y, n_rows=Xa.shape[0])
+        p0, pp = predict_p1(h0, X, groups), predict_p1(hp, X, groups)
+    table = audit_predictions(y01, p0, pp, groups, task=task, n_boot=n_boot, alpha=alpha,
                               random_state=random_state)
     if explain:
         frames = [table]
@@ -85,10 +102,22 @@ def audit_models(h0: Any, hp: Any, X: Any, y: Any, *, sensitive_features: Any,
             t.insert(0, "metric", f"{metric}[{method}]")
             frames.append(t)
         table = pd.concat(frames, ignore_index=True)
-    d = pointwise_loss(y01, p0, "zero_one") - pointwise_loss(y01, pp, "zero_one")
+    loss = "squared_error" if task == "regression" else "zero_one"
+    d = pointwise_loss(y01, p0, loss) - pointwise_loss(y01, pp, loss)
     fam = fit_bop_family(d)
     sizes = [int((groups == g).sum()) for g in np.unique(groups)]
     pe = bound_for_data(sizes, eps, fam)
+    c = chi2_per_sample(eps, fam["family"], sigma=fam.get("sigma"),
+                        laplace_b=fam.get("laplace_b"))
     reliability = {"eps": eps, "n_groups": len(sizes), "group_sizes": sizes,
-                   "family": fam["family"], "pe_lower_bound": pe, "informative": pe < 0.5}
-    return AuditResult(table=table, family=fam, reliability=reliability)
+                   "family": fam["family"], "pe_lower_bound": pe, "informative": pe < 0.5,
+                   "n_rows": int(sum(sizes)), "k_max": k_max(float(sum(sizes)), c),
+                   "task": task}
+    return AuditResult(table=table, family=fam, reliability=reliability, task=task)
+
+
+def _predict_reg(model: Any, X: Any, groups: np.ndarray) -> np.ndarray:
+    import inspect
+    if "sensitive_features" in inspect.signature(model.predict).parameters:
+        return np.asarray(model.predict(X, sensitive_features=groups), dtype=float)
+    return np.asarray(model.predict(X), dtype=float)

@@ -89,6 +89,10 @@ def audit(
     alpha: Annotated[float, typer.Option(help="Test level of the verdicts.")] = 0.05,
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     seeds: Annotated[int, typer.Option(help="Seeds (without --from).")] = 5,
+    task: Annotated[str, typer.Option(help="classification or regression (without --from; "
+                                      "a run's own task otherwise). Regression audits "
+                                      "squared error: set --eps in target units².")
+                    ] = "classification",
     folds: Annotated[int, typer.Option(help="Folds (without --from).")] = 5,
     jobs: JobsOpt = None, random_state: RandomStateOpt = 0, n_samples: NSamplesOpt = 800,
     dropna: DropnaOpt = False,
@@ -125,7 +129,7 @@ def audit(
             raise ConfigError("--split chooses among the outer splits of a saved run; without "
                               "--from the audit trains on outer split 0 only.")
         cohort = DataSource.pick(locals()).load()
-        study = PersonalizationStudy(models=("generic", personalized), n_seeds=seeds,
+        study = PersonalizationStudy(models=("generic", personalized), task=task, n_seeds=seeds,
                                      n_folds=folds, random_state=random_state,
                                      ensemble_size=max(25, seeds * folds), guard=False)
         with tempfile.TemporaryDirectory() as tmp:

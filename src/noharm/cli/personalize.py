@@ -1,7 +1,7 @@
 """``noharm personalize``: generic vs decoupled vs conditional bias, per subgroup."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,7 +11,7 @@ from ._errors import friendly
 from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
                        TestDataOpt, BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
-                       HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, ModelsOpt, NSamplesOpt,
+                       HiddenUnitsOpt, JobsOpt, MaxEpochsOpt, NSamplesOpt,
                        OuterSplitsOpt, OutputOpt, PatienceOpt, PrintConfigOpt, QuietOpt,
                        RandomStateOpt, SchedulerOpt, TargetOpt)
 from ._study import parse_list, run_command, say_fn
@@ -24,6 +24,8 @@ Examples:
   noharm personalize --dataset heart --outer-splits 5 --output results/heart
 
   noharm personalize --data my.csv --target outcome --group age:60 --group sex
+
+  noharm personalize --dataset diabetes130 --target time_in_hospital --task regression
 """
 
 
@@ -37,7 +39,12 @@ def personalize(
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
     test_data: TestDataOpt = None,
-    models: ModelsOpt = "generic,decoupled,conditional-bias,logreg,hgb",
+    models: Annotated[Optional[str], typer.Option(
+        help="Comma-separated models (default: generic,decoupled,conditional-bias,logreg,hgb;"
+        " with --task regression linreg instead of logreg).")] = None,
+    task: Annotated[str, typer.Option(help="classification (binary target) or regression "
+                                      "(numeric target: squared error, MSE/MAE/R²).")
+                    ] = "classification",
     seeds: Annotated[int, typer.Option(help="Seeds per fold (runs = seeds x folds).")] = 5,
     folds: Annotated[int, typer.Option(help="Cross-validation folds on the training part.")] = 5,
     outer_splits: OuterSplitsOpt = 1,
@@ -59,10 +66,11 @@ def personalize(
                                         "reference and guarded rows (--no-guard: the "
                                         "paper's plain cross-validation).")] = True,
     reference: Annotated[str, typer.Option(help="best (the generic model with the lowest "
-                                           "guard log-loss), generic, logreg or hgb."
+                                           "guard loss), generic, logreg (linreg) or hgb."
                                            )] = "best",
-    guard_metric: Annotated[str, typer.Option(help="log-loss, zero-one or auroc: the guard's "
-                                              "paired test.")] = "log-loss",
+    guard_metric: Annotated[Optional[str], typer.Option(
+        help="The guard's paired test: log-loss (default), zero-one or auroc; squared-error "
+        "with --task regression.")] = None,
     guard_alpha: Annotated[float, typer.Option(help="Family-wise error level of the guard "
                                                "(Holm over subgroups x candidates) and of "
                                                "the verdicts.")] = 0.05,
@@ -82,7 +90,7 @@ def personalize(
         return
     from ..experiments import PersonalizationStudy
     study = PersonalizationStudy(
-        models=parse_list(models), n_seeds=seeds, n_folds=folds, outer_splits=outer_splits,
+        models=parse_list(models) or None, task=task, n_seeds=seeds, n_folds=folds, outer_splits=outer_splits,
         test_size=test_size, random_state=random_state, hidden_layers=hidden_layers,
         hidden_units=hidden_units, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
         patience=patience, attr_layers=attr_layers, n_bias=bias_layers, training=training,
@@ -91,8 +99,12 @@ def personalize(
     source = DataSource.pick(locals())
     result = run_command(study, source, output=output, force_new=force_new, jobs=jobs,
                          backend=backend, scheduler=scheduler, quiet=quiet)
-    if output is not None and guard:
+    if output is not None and guard and task == "classification":
         export_guarded(result, output, say_fn(quiet))
+    elif output is not None and guard:
+        say_fn(quiet)("note: the guard's decisions are in results.csv (role guard); the "
+                      "guarded regressor is not exported as one model (predict with "
+                      "DIR/models/<model>/split<o>).")
 
 
 def export_guarded(result, output, say) -> None:

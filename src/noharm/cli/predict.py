@@ -96,13 +96,18 @@ def predict(
         raise GroupError(f"{data} lacks the group column(s) {new.missing_groups}, which this "
                          f"{type(est).__name__} needs to route each row; add them.")
     kw = {"sensitive_features": new.subgroups} if new.subgroups is not None else {}
-    p1 = est.predict_proba(new.X, **kw)[:, 1]
-    frame = pd.DataFrame({"row": np.arange(1, len(p1) + 1)})
+    regression = getattr(est, "_regression", False)
+    frame = pd.DataFrame({"row": np.arange(1, len(new.X) + 1)})
     frame = pd.concat([frame, new.passthrough], axis=1)
     if new.subgroups is not None:
         frame["subgroup"] = new.subgroups
-    frame["p"] = p1
-    frame["prediction"] = [str(c) for c in est.classes_[(p1 >= 0.5).astype(int)]]
+    if regression:
+        frame["prediction"] = est.predict(new.X, **kw)
+        what = f"predicted {doc['target_expression']}"
+    else:
+        p1 = est.predict_proba(new.X, **kw)[:, 1]
+        frame["p"] = p1
+        frame["prediction"] = [str(c) for c in est.classes_[(p1 >= 0.5).astype(int)]]
+        what = f"p = P({doc['target_expression']} = {est.classes_[1]})"
     write_text(out, frame.to_csv(index=False))
-    say(f"wrote {out}: {len(frame)} rows, p = P({doc['target_expression']} = "
-        f"{est.classes_[1]}) from {type(est).__name__} at {model}")
+    say(f"wrote {out}: {len(frame)} rows, {what} from {type(est).__name__} at {model}")

@@ -13,6 +13,28 @@ import pandas as pd
 from scipy.stats import rankdata
 
 METRIC_NAMES = ("accuracy", "auroc", "balanced_accuracy")
+REGRESSION_METRICS = ("mse", "mae", "r2")
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    """Long frame (run, group, n, metric, value) of MSE, MAE and R² (1 - SSE/SST within
+    the group; NaN for a group of one value) for every run and subgroup plus ``all``."""
+    y = np.asarray(y, dtype=np.float64)
+    pred = np.atleast_2d(np.asarray(pred, dtype=np.float64))
+    groups = np.asarray(groups).astype(str)
+    R = pred.shape[0]
+    frames = []
+    for g in [*sorted(np.unique(groups)), "all"]:
+        rows = np.ones(len(y), bool) if g == "all" else groups == g
+        err = pred[:, rows] - y[rows]
+        sst = float(((y[rows] - y[rows].mean()) ** 2).sum())
+        mse = (err ** 2).mean(1)
+        vals = {"mse": mse, "mae": np.abs(err).mean(1),
+                "r2": 1 - (err ** 2).sum(1) / sst if sst > 0 else np.full(R, np.nan)}
+        for name, v in vals.items():
+            frames.append(pd.DataFrame({"run": np.arange(R), "group": g,
+                                        "n": int(rows.sum()), "metric": name, "value": v}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:

@@ -15,8 +15,13 @@ SUMMARY_COLUMNS = ["subgroup", "model", "metric", "n_test", "mean", "sd", "refer
                    "gain_ci_low", "gain_ci_high", "p_value", "p_holm", "verdict"]
 
 
+#: metrics where a lower value is better (a negative gain "helps")
+LOWER_IS_BETTER = {"mse", "mae", "log_loss"}
+
+
 def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
-                 alpha: float = 0.05, row_diffs: dict | None = None) -> pd.DataFrame:
+                 alpha: float = 0.05, row_diffs: dict | None = None,
+                 row_metric: str = "accuracy") -> pd.DataFrame:
     """One row per subgroup x model x metric (:data:`SUMMARY_COLUMNS`).
 
     ``mean``/``sd``: over runs (and outer splits).  ``gain``: mean paired per-run
@@ -51,7 +56,7 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
                     row["gain_ci_low"], row["gain_ci_high"] = corrected_t_interval(
                         per_split, test_train_ratio)
                     row["p_value"] = corrected_t_test(per_split, test_train_ratio)
-                elif row_diffs is not None and metric == "accuracy" and \
+                elif row_diffs is not None and metric == row_metric and \
                         (sub, model) in row_diffs:
                     row["gain_ci_low"], row["gain_ci_high"], row["p_value"] = \
                         paired_bootstrap(row_diffs[(sub, model)])
@@ -60,8 +65,10 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
     out["p_holm"] = np.nan
     for _, idx in out.groupby(["model", "metric"], sort=False).groups.items():
         out.loc[idx, "p_holm"] = holm(out.loc[idx, "p_value"].to_numpy())
-    out["verdict"] = [("reference" if mo == reference else verdict(g, p, alpha))
-                      for mo, g, p in zip(out["model"], out["gain"], out["p_holm"])]
+    out["verdict"] = [("reference" if mo == reference else
+                       verdict(-g if me in LOWER_IS_BETTER else g, p, alpha))
+                      for mo, me, g, p in zip(out["model"], out["metric"], out["gain"],
+                                              out["p_holm"])]
     order = {g: i for i, g in enumerate(sorted(out["subgroup"].unique(),
                                                key=lambda g: (g == "all", g)))}
     out = out.assign(_o=out["subgroup"].map(order)).sort_values(["_o"], kind="stable")

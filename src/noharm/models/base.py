@@ -122,6 +122,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
 
     requires_groups_fit: ClassVar[bool] = False
     requires_groups_predict: ClassVar[bool] = False
+    _regression: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -135,6 +136,19 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         check_mlp_params(self)
+
+    # ------------------------------------------------------------------ task
+    def _check_y(self, y: Any, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """(targets as the network trains on them, classes)."""
+        return check_binary_y(y, n_rows=n_rows)
+
+    def _pointwise(self, net: torch.nn.Module):
+        """Per-row training loss ``f(output (E,B), y (E,B))``: BCE on the logit."""
+        import torch.nn.functional as F
+        return lambda out, y: F.binary_cross_entropy_with_logits(out, y, reduction="none")
+
+    def _fit_target(self, net: torch.nn.Module, y: torch.Tensor, rows: Sequence) -> None:
+        """Target statistics from each member's training rows (regressors only)."""
 
     def _input_kw(self) -> dict:
         """How the network prepares its inputs: imputation and missing indicators."""
@@ -185,8 +199,9 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         Xa, groups = self._inputs(X, sensitive_features, fitting=True)
-        y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
-        tr, va = train_val_split(y01, groups, self.validation_fraction, self.random_state)
+        y01, classes = self._check_y(y, Xa.shape[0])
+        strat_y = np.zeros(len(y01), dtype=int) if self._regression else y01
+        tr, va = train_val_split(strat_y, groups, self.validation_fraction, self.random_state)
         return self._fit(Xa, y01, classes, groups, [tr], [va], [self.random_state])
 
     def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
@@ -200,7 +215,7 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         Xa, groups = self._inputs(X, sensitive_features, fitting=True)
-        y01, classes = check_binary_y(y, n_rows=Xa.shape[0])
+        y01, classes = self._check_y(y, Xa.shape[0])
         return self._fit(Xa, y01, classes, groups, [np.asarray(t) for t in train_indices],
                          [np.asarray(v) for v in val_indices], [int(s) for s in seeds])
 

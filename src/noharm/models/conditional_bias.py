@@ -11,7 +11,7 @@ from ..errors import ConfigError, GroupError
 from ..nn import ConditionalBiasNet
 from ..training import TrainReport, fit_members, set_threads
 from .base import weighted_mean
-from .generic import GenericClassifier
+from .generic import GenericClassifier, unscale
 
 TRAINING_MODES = ("two_stage", "joint")
 
@@ -26,11 +26,13 @@ def attribute_loss(net: ConditionalBiasNet):
     return loss
 
 
-def label_loss(net: ConditionalBiasNet, attr_weight: float = 0.0):
-    """Stage 2 (attr_weight = 0) or joint loss: BCE + attr_weight * CE."""
+def label_loss(net: ConditionalBiasNet, attr_weight: float = 0.0, pointwise=None):
+    """Stage 2 (attr_weight = 0) or joint loss: BCE (or ``pointwise``) + attr_weight * CE."""
     def loss(x, batch, w):
         logit, attr_logits = net(x)
-        bce = F.binary_cross_entropy_with_logits(logit.squeeze(-1), batch["y"], reduction="none")
+        bce = (pointwise(logit.squeeze(-1), batch["y"]) if pointwise is not None else
+               F.binary_cross_entropy_with_logits(logit.squeeze(-1), batch["y"],
+                                                  reduction="none"))
         total = weighted_mean(bce, w)
         if attr_weight:
             ce = F.cross_entropy(attr_logits.reshape(-1, attr_logits.shape[-1]),
@@ -118,6 +120,7 @@ class ConditionalBiasClassifier(GenericClassifier):
                              f"sensitive_features, got {self.groups_}.")
         net = self._build(len(seeds), seeds)
         net.scale.fit_rows(X, train_idx)
+        self._fit_target(net, y, train_idx)
         self.net_ = net
         arrays = {"y": y.float(), "g": torch.from_numpy(codes)}
         cfg = self._train_config()
@@ -127,7 +130,8 @@ class ConditionalBiasClassifier(GenericClassifier):
             return {"stage1": stage1, "stage2": stage2}
         _set_trainable(net, attr=True, label=True)
         net.freeze_attr = False
-        report = fit_members(net, label_loss(net, self.attr_weight), X, arrays, train_idx,
+        report = fit_members(net, label_loss(net, self.attr_weight, self._pointwise(net)), X,
+                             arrays, train_idx,
                              val_idx, seeds, cfg, set_generator=net.set_generator)
         return {"joint": report}
 
@@ -145,12 +149,13 @@ class ConditionalBiasClassifier(GenericClassifier):
         net = self.net_
         net.freeze_attr = True
         _set_trainable(net, attr=False, label=True)
-        return fit_members(net, label_loss(net), X, arrays, train_idx, val_idx, seeds,
+        return fit_members(net, label_loss(net, pointwise=self._pointwise(net)), X, arrays,
+                           train_idx, val_idx, seeds,
                            self._train_config(), set_generator=net.set_generator)
 
     def _run_logits(self, X: torch.Tensor, codes: np.ndarray | None) -> torch.Tensor:
         E = self.net_.scale.mean.shape[0]
-        return self.net_(X.unsqueeze(0).expand(E, -1, -1))[0].squeeze(-1)
+        return unscale(self.net_, self.net_(X.unsqueeze(0).expand(E, -1, -1))[0].squeeze(-1))
 
     def predict_groups(self, X) -> np.ndarray:
         """The attribute predictor's subgroup prediction (first run)."""

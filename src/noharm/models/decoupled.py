@@ -7,7 +7,7 @@ from torch import nn
 
 from ..errors import GroupError
 from ..training import TrainReport, fit_members
-from .generic import GenericClassifier, ScaledMLP, bce_loss
+from .generic import GenericClassifier, ScaledMLP, bce_loss, unscale
 
 
 class DecoupledClassifier(GenericClassifier):
@@ -48,7 +48,7 @@ class DecoupledClassifier(GenericClassifier):
                 if len(t) == 0:
                     raise GroupError(f"subgroup {name!r} has no training rows{where}; merge it "
                                      "with another group or use coarser bins.")
-                if len(np.unique(yn[t])) < 2:
+                if len(np.unique(yn[t])) < 2 and not self._regression:
                     raise GroupError(
                         f"subgroup {name!r} has training rows of one class only "
                         f"({len(t)} rows, all {str(self.classes_[int(yn[t][0])])!r}){where}; "
@@ -66,8 +66,9 @@ class DecoupledClassifier(GenericClassifier):
         for g, (g_train, g_val) in enumerate(per_group):
             net = self.net_[g]
             net.scale.fit_rows(X, g_train)
+            self._fit_target(net, y, g_train)
             reports[self.groups_[g]] = fit_members(
-                net, bce_loss(net), X, {"y": y.float()}, g_train, g_val,
+                net, bce_loss(net, self._pointwise(net)), X, {"y": y.float()}, g_train, g_val,
                 [s * 100 + g for s in seeds], self._train_config(),
                 set_generator=net.set_generator)
         return reports
@@ -77,5 +78,6 @@ class DecoupledClassifier(GenericClassifier):
         for g, net in enumerate(self.net_):
             rows = torch.from_numpy(np.flatnonzero(codes == g))
             if len(rows):
-                out[:, rows] = net(X[rows].unsqueeze(0).expand(self.n_runs_, -1, -1))
+                out[:, rows] = unscale(net, net(X[rows].unsqueeze(0).expand(self.n_runs_, -1,
+                                                                              -1)))
         return out

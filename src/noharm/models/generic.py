@@ -27,12 +27,22 @@ class ScaledMLP(nn.Module):
         return self.mlp(self.scale(x))[0].squeeze(-1)         # (E, B)
 
 
-def bce_loss(net: nn.Module):
-    """Per-member weighted BCE of a module returning logits (E, B)."""
+def bce_loss(net: nn.Module, pointwise=None):
+    """Per-member weighted loss of a module returning outputs (E, B): BCE on the logits,
+    or ``pointwise(out, y)`` (e.g. the regressors' squared error)."""
     def loss(x, batch, w):
-        ll = F.binary_cross_entropy_with_logits(net(x), batch["y"], reduction="none")
+        out = net(x)
+        ll = (pointwise(out, batch["y"]) if pointwise is not None else
+              F.binary_cross_entropy_with_logits(out, batch["y"], reduction="none"))
         return weighted_mean(ll, w)
     return loss
+
+
+def unscale(net: nn.Module, out: torch.Tensor) -> torch.Tensor:
+    """A regressor's outputs in target units (classifier logits pass unchanged)."""
+    if hasattr(net, "y_scale"):
+        return out * net.y_scale + net.y_mean
+    return out
 
 
 class GenericClassifier(NetClassifier):
@@ -83,10 +93,12 @@ class GenericClassifier(NetClassifier):
     def _train(self, X, y, codes, groups, train_idx, val_idx, seeds) -> TrainReport:
         net = self._build(len(seeds), seeds)
         net.scale.fit_rows(X, train_idx)
+        self._fit_target(net, y, train_idx)
         self.net_ = net
-        return fit_members(net, bce_loss(net), X, {"y": y.float()}, train_idx, val_idx, seeds,
-                           self._train_config(), set_generator=net.set_generator)
+        return fit_members(net, bce_loss(net, self._pointwise(net)), X, {"y": y.float()},
+                           train_idx, val_idx, seeds, self._train_config(),
+                           set_generator=net.set_generator)
 
     def _run_logits(self, X: torch.Tensor, codes: np.ndarray | None) -> torch.Tensor:
         E = self.net_.scale.mean.shape[0]
-        return self.net_(X.unsqueeze(0).expand(E, -1, -1))
+        return unscale(self.net_, self.net_(X.unsqueeze(0).expand(E, -1, -1)))

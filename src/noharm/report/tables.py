@@ -8,15 +8,19 @@ import pandas as pd
 
 LABELS = {"generic": "generic", "decoupled": "decoupled (DCP)",
           "conditional-bias": "conditional bias", "logreg": "logistic regression",
-          "hgb": "gradient boosting", "reference": "reference", "guarded": "guarded"}
+          "hgb": "gradient boosting", "linreg": "ridge regression", "reference": "reference",
+          "guarded": "guarded"}
 _ORDER = list(LABELS)
 
 
-def _pct(mean: float, sd: float = float("nan"), signed: bool = False) -> str:
+def _pct(mean: float, sd: float = float("nan"), signed: bool = False,
+         scale: float = 100.0) -> str:
+    """``mean ± sd`` in percent (``scale`` 100) or in the metric's units (``scale`` 1)."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
-    head = f"{100 * mean:+.1f}" if signed else f"{100 * mean:.1f}"
-    return head if math.isnan(sd) else f"{head} ± {100 * sd:.1f}"
+    fmt = ".1f" if scale == 100 else ".3g"
+    head = f"{scale * mean:+{fmt}}" if signed else f"{scale * mean:{fmt}}"
+    return head if math.isnan(sd) else f"{head} ± {scale * sd:{fmt}}"
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -33,30 +37,48 @@ def models_of(summary: pd.DataFrame) -> list[str]:
                   key=lambda m: _ORDER.index(m) if m in _ORDER else 99)
 
 
-def _gain(r: pd.Series) -> str:
+def _gain(r: pd.Series, scale: float = 100.0) -> str:
     if isinstance(r["gain"], float) and math.isnan(r["gain"]):
         return "–"
-    cell = _pct(r["gain"], signed=True)
+    cell = _pct(r["gain"], signed=True, scale=scale)
     if not math.isnan(r["gain_ci_low"]):
-        cell += f" [{100 * r['gain_ci_low']:+.1f}, {100 * r['gain_ci_high']:+.1f}]"
+        fmt = ".1f" if scale == 100 else ".3g"
+        cell += (f" [{scale * r['gain_ci_low']:+{fmt}}, "
+                 f"{scale * r['gain_ci_high']:+{fmt}}]")
     return cell + ("" if r["verdict"] == "cannot tell" else f" {r['verdict']}")
 
 
-def accuracy_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Subgroup x (accuracy per model, gain vs the reference per model), in percent."""
-    acc = summary[summary["metric"] == "accuracy"]
+def accuracy_table(summary: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Subgroup x (metric per model, gain vs the reference per model): accuracy in percent,
+    a regression error (``mse``, ``mae``) in the target's units."""
+    acc = summary[summary["metric"] == metric]
+    scale = 100.0 if metric == "accuracy" else 1.0
+    short = "acc" if metric == "accuracy" else metric.upper()
     models = models_of(acc)
     rows = []
     for sub, d in acc.groupby("subgroup", sort=False):
         d = d.set_index("model")
         row = {"subgroup": sub, "n_test": f"{d['n_test'].iloc[0]:g}"}
         for m in models:
-            row[f"acc {LABELS.get(m, m)}"] = (_pct(d.loc[m, "mean"], d.loc[m, "sd"])
-                                              if m in d.index else "–")
+            row[f"{short} {LABELS.get(m, m)}"] = (
+                _pct(d.loc[m, "mean"], d.loc[m, "sd"], scale=scale) if m in d.index else "–")
         for m in models:
             if m in d.index and d.loc[m, "verdict"] != "reference":
-                row[f"gain {LABELS.get(m, m)}"] = _gain(d.loc[m])
+                row[f"gain {LABELS.get(m, m)}"] = _gain(d.loc[m], scale=scale)
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def regression_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Subgroup x model: MAE and R² (mean ± sd over runs)."""
+    rows = []
+    for (sub, model), d in summary.groupby(["subgroup", "model"], sort=False):
+        d = d.set_index("metric")
+        cell = {}
+        for k in ("mae", "r2"):
+            cell[k] = _pct(d.loc[k, "mean"], d.loc[k, "sd"], scale=1.0) if k in d.index else "–"
+        rows.append({"subgroup": sub, "model": LABELS.get(model, model), "MAE": cell["mae"],
+                     "R²": cell["r2"]})
     return pd.DataFrame(rows)
 
 
@@ -86,10 +108,38 @@ def guard_table(guard: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _regression_report(summary: pd.DataFrame, title: str, guard: pd.DataFrame | None,
+                       alpha: float, external: pd.DataFrame | None) -> str:
+    parts = [f"## {title}",
+             "Mean squared error per subgroup (target units²), mean ± sd over runs; gain = "
+             "paired per-run difference against the reference (negative: lower error, "
+             "\"helps\"), with its 95 % interval (corrected resampled t over outer splits; "
+             "with one outer split a bootstrap over the subgroup's test rows) and a verdict "
+             f"where Holm's adjustment over the subgroups of each model keeps p < {alpha}.",
+             markdown_table(accuracy_table(summary, "mse")),
+             "Mean absolute error (target units) and R², mean ± sd over runs.",
+             markdown_table(regression_table(summary))]
+    if guard is not None and len(guard):
+        chosen = guard.loc[guard["metric"] == "reference", "model"].value_counts()
+        parts += ["Guard (on the training part's cross-fitted guard predictions, squared "
+                  "error): reference per outer split " + ", ".join(
+                      f"{LABELS.get(m, m)} {c}" for m, c in chosen.items())
+                  + "; a personalized model is deployed for a subgroup only where it has "
+                  "lower error than the reference (one-sided paired test, Holm over "
+                  "subgroups x candidates).", markdown_table(guard_table(guard))]
+    if external is not None and len(external):
+        parts += ["External validation (--test-data): mean squared error per subgroup on "
+                  "all rows of the external file, bootstrap interval over its rows.",
+                  markdown_table(accuracy_table(external, "mse"))]
+    return "\n\n".join(parts) + "\n"
+
+
 def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization",
                     guard: pd.DataFrame | None = None, alpha: float = 0.05,
                     external: pd.DataFrame | None = None) -> str:
     """The study's tables as one Markdown document."""
+    if "mse" in set(summary["metric"]):
+        return _regression_report(summary, title, guard, alpha, external)
     parts = [f"## {title}",
              "Accuracy (%) per subgroup, mean ± sd over runs; gain = paired per-run "
              "difference against the reference, with its 95 % interval (corrected resampled "

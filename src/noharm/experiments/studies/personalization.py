@@ -24,30 +24,38 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..._validation import check_choice, check_fraction, check_group_sizes, check_positive_int
+from ..._validation import (check_choice, check_fraction, check_group_sizes, check_numeric_y,
+                            check_positive_int)
 from ...audit.bop import pointwise_loss
 from ...audit.guard import GUARD_METRICS, deploy, guard_tests, out_of_fold
 from ...datasets import Cohort
 from ...errors import ConfigError, GroupError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
                        ReferenceClassifier)
+from ...models.regression import (ConditionalBiasRegressor, DecoupledRegressor,
+                                  GenericRegressor, ReferenceRegressor, predict_runs)
 from ...training import TrainConfig
-from ..metrics import group_metrics
+from ..metrics import group_metrics, regression_metrics
 from ..plan import Plan, PlanSpec
 from ..store import TaskOutput
 from ..study import Evaluation, ModelSpec, Study, StudyData, tidy
 from ..summary import gain_summary
 
 MODEL_NAMES = ("generic", "decoupled", "conditional-bias", "logreg", "hgb")
-REFERENCES = ("generic", "logreg", "hgb")
+REGRESSION_MODELS = ("generic", "decoupled", "conditional-bias", "linreg", "hgb")
+REFERENCES = ("generic", "logreg", "hgb", "linreg")
 CANDIDATES = ("decoupled", "conditional-bias")
+TASKS = ("classification", "regression")
 _NETS = {"generic": GenericClassifier, "decoupled": DecoupledClassifier,
          "conditional-bias": ConditionalBiasClassifier}
+_NETS_REG = {"generic": GenericRegressor, "decoupled": DecoupledRegressor,
+             "conditional-bias": ConditionalBiasRegressor}
 _SPECS = {"conditional-bias": ModelSpec("conditional-bias", cost=0),
           "decoupled": ModelSpec("decoupled", cost=1, skip_on=(GroupError,)),
           "generic": ModelSpec("generic", cost=2),
           "hgb": ModelSpec("hgb", batched=False, cost=3),
-          "logreg": ModelSpec("logreg", batched=False, cost=4)}
+          "logreg": ModelSpec("logreg", batched=False, cost=4),
+          "linreg": ModelSpec("linreg", batched=False, cost=4)}
 
 
 @dataclass
@@ -58,7 +66,8 @@ class PersonalizationStudy(Study):
     title: ClassVar[str] = "generic vs decoupled vs conditional bias"
     external_validation: ClassVar[bool] = True
 
-    models: tuple[str, ...] = MODEL_NAMES
+    models: tuple[str, ...] | None = None        # default: MODEL_NAMES / REGRESSION_MODELS
+    task: str = "classification"
     n_seeds: int = 5
     n_folds: int = 5
     outer_splits: int = 1
@@ -77,17 +86,30 @@ class PersonalizationStudy(Study):
     ensemble_size: int = 25
     guard: bool = True
     reference: str = "best"
-    guard_metric: str = "log-loss"
+    guard_metric: str | None = None             # default: log-loss / squared-error
     guard_alpha: float = 0.05
     margin: float = 0.0
 
     def __post_init__(self) -> None:
-        self.models = tuple(self.models)
+        check_choice(self.task, name="task", choices=TASKS)
+        names = REGRESSION_MODELS if self.task == "regression" else MODEL_NAMES
+        self.models = tuple(names if self.models is None else self.models)
+        if self.guard_metric is None:
+            self.guard_metric = "squared-error" if self.task == "regression" else "log-loss"
         if not self.models:
-            raise ConfigError("no models selected; choose from " + ", ".join(MODEL_NAMES) + ".")
+            raise ConfigError("no models selected; choose from " + ", ".join(names) + ".")
         for m in self.models:
-            if m not in MODEL_NAMES:
-                raise ConfigError(f"unknown model {m!r}; choose from {', '.join(MODEL_NAMES)}.")
+            if m not in names:
+                hint = (" (logreg is for classification; use linreg)" if m == "logreg" else
+                        " (linreg is for --task regression; use logreg)" if m == "linreg"
+                        else "")
+                raise ConfigError(f"unknown model {m!r} for {self.task}{hint}; choose from "
+                                  f"{', '.join(names)}.")
+        if (self.task == "regression") != (self.guard_metric == "squared-error"):
+            raise ConfigError(f"guard_metric {self.guard_metric!r} does not fit the "
+                              f"{self.task} task; use "
+                              + ("squared-error." if self.task == "regression" else
+                                 "log-loss, zero-one or auroc."))
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"models repeat: {list(self.models)}.")
         check_positive_int(self.ensemble_size, name="ensemble_size")
@@ -104,7 +126,9 @@ class PersonalizationStudy(Study):
                               f"attr_layers) = {min(self.hidden_layers, self.attr_layers)}.")
         refs = [m for m in self.models if m in REFERENCES]
         if not refs:
-            raise ConfigError("the models need a generic reference (generic, logreg or hgb).")
+            raise ConfigError("the models need a generic reference (generic, "
+                              + ("linreg" if self.task == "regression" else "logreg")
+                              + " or hgb).")
         if self.reference != "best" and self.reference not in self.models:
             raise ConfigError(f"reference {self.reference!r} is not among the models "
                               f"{list(self.models)}.")
@@ -136,10 +160,14 @@ class PersonalizationStudy(Study):
 
     def prepare(self, cohort: Cohort) -> StudyData:
         data = super().prepare(cohort)
-        if len(np.unique(data.y)) != 2:
+        if self.task == "regression":
+            data.y = check_numeric_y(data.y, name=f"target of {cohort.name}")
+        elif len(np.unique(data.y)) != 2:
             raise ConfigError(f"the personalization study needs a binary target; "
-                              f"{cohort.name}'s has {len(np.unique(data.y))} values.")
-        data.y = data.y.astype(np.int64)
+                              f"{cohort.name}'s has {len(np.unique(data.y))} values (for a "
+                              "continuous outcome use --task regression).")
+        else:
+            data.y = data.y.astype(np.int64)
         check_group_sizes(data.groups, minimum=2 * self.n_folds,
                           purpose=f"by the study (2 per fold, {self.n_folds} folds)",
                           hint=cohort.meta.get("group_hint"))
@@ -147,7 +175,10 @@ class PersonalizationStudy(Study):
 
     def fit_predict(self, spec: ModelSpec, data: StudyData, plan: Plan, outer: int,
                     runs: list[dict], save_to: str | None) -> TaskOutput:
-        if spec.name in ("logreg", "hgb"):
+        if self.task == "regression":
+            est = (ReferenceRegressor(kind=spec.name) if spec.name in ("linreg", "hgb") else
+                   _NETS_REG[spec.name](**self.net_params(spec.name)))
+        elif spec.name in ("logreg", "hgb"):
             est = ReferenceClassifier(kind=spec.name)
         else:
             est = _NETS[spec.name](**self.net_params(spec.name))
@@ -157,10 +188,10 @@ class PersonalizationStudy(Study):
                      seeds=[r["model_seed"] for r in runs])
         if save_to is not None and hasattr(est, "save"):
             est.save(save_to)
-        arrays = {"proba": est.predict_proba_runs(data.X, sensitive_features=data.groups)}
+        arrays = {"proba": predict_runs(est, data.X, data.groups)}     # P(y=1) or prediction
         if data.external is not None:
-            arrays["proba_external"] = est.predict_proba_runs(
-                data.external.X, sensitive_features=data.external.groups)
+            arrays["proba_external"] = predict_runs(est, data.external.X,
+                                                    data.external.groups)
         return TaskOutput(arrays)
 
     # -- evaluation ------------------------------------------------------------------------
@@ -208,7 +239,8 @@ class PersonalizationStudy(Study):
         part = plan.rows(outer, "train_part")
         oof = {m: out_of_fold(p, runs, n)[part] for m, p in probas.items()}
         y, g = data.y[part], data.groups[part]
-        losses = {m: float(np.nanmean(pointwise_loss(y, oof[m], "log_loss"))) for m in refs}
+        kind = "squared_error" if self.task == "regression" else "log_loss"
+        losses = {m: float(np.nanmean(pointwise_loss(y, oof[m], kind))) for m in refs}
         ref = min(losses, key=losses.get) if self.reference == "best" else self.reference
         tests = guard_tests(y, g, oof[ref], {c: oof[c] for c in self.candidates if c in oof},
                             metric=self.guard_metric, alpha=self.guard_alpha,
@@ -228,7 +260,7 @@ class PersonalizationStudy(Study):
             runs, test = plan.runs(outer), plan.rows(outer, "test")
             rows, cert, losses = self.split_rows(context, outer)
             for model, p in rows.items():
-                m = group_metrics(data.y[test], p[:, test], data.groups[test])
+                m = self._metrics(data.y[test], p[:, test], data.groups[test])
                 run = m.pop("run").to_numpy()
                 m = m.rename(columns={"group": "subgroup"})
                 m["model"], m["outer_split"] = model, outer
@@ -239,7 +271,7 @@ class PersonalizationStudy(Study):
                 ext = data.external
                 ext_rows, _, _ = self.split_rows(context, outer, external=True)
                 for model, p in ext_rows.items():
-                    m = group_metrics(ext.y, p, ext.groups)
+                    m = self._metrics(ext.y, p, ext.groups)
                     run = m.pop("run").to_numpy()
                     m = m.rename(columns={"group": "subgroup"})
                     m["model"], m["outer_split"], m["role"] = model, outer, "external"
@@ -251,13 +283,29 @@ class PersonalizationStudy(Study):
             frames.append(tidy(guard_rows, self.name).drop(columns="study"))
         return tidy(pd.concat(frames, ignore_index=True), self.name)
 
+    def _metrics(self, y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+        return (regression_metrics if self.task == "regression" else group_metrics)(
+            y, p, groups)
+
     def summarize(self, results: pd.DataFrame, context: Evaluation | None = None
                   ) -> pd.DataFrame:
         row_diffs = self._row_accuracy_diffs(context) if (
             context is not None and self.outer_splits == 1) else None
         return gain_summary(results[results["role"] == "test"], reference="reference",
                             test_train_ratio=self.test_size / (1 - self.test_size),
-                            alpha=self.guard_alpha, row_diffs=row_diffs)
+                            alpha=self.guard_alpha, row_diffs=row_diffs,
+                            row_metric=self._row_metric)
+
+    @property
+    def _row_metric(self) -> str:
+        """The metric with a per-row bootstrap interval when there is one outer split."""
+        return "mse" if self.task == "regression" else "accuracy"
+
+    def _row_scores(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per row, the run-averaged correctness (classification) or squared error."""
+        if self.task == "regression":
+            return ((p - y) ** 2).mean(0)
+        return ((p >= 0.5) == (y == 1)).mean(0)
 
     def summarize_external(self, results: pd.DataFrame, context: Evaluation
                            ) -> pd.DataFrame:
@@ -269,7 +317,8 @@ class PersonalizationStudy(Study):
         ext["seed"] = ext["seed"] + 1_000_000 * results.loc[ext.index, "outer_split"]
         return gain_summary(ext, reference="reference", test_train_ratio=float("nan"),
                             alpha=self.guard_alpha,
-                            row_diffs=self._row_accuracy_diffs(context, external=True))
+                            row_diffs=self._row_accuracy_diffs(context, external=True),
+                            row_metric=self._row_metric)
 
     def _row_accuracy_diffs(self, context: Evaluation, external: bool = False
                             ) -> dict[tuple[str, str], np.ndarray]:
@@ -283,12 +332,12 @@ class PersonalizationStudy(Study):
                       for o in range(context.plan.spec.outer_splits)]
             rows = {m: np.concatenate([s[m] for s in splits]) for m in splits[0]
                     if all(m in s for s in splits)}
-            correct = {m: ((p >= 0.5) == (y == 1)).mean(0) for m, p in rows.items()}
+            correct = {m: self._row_scores(p, y) for m, p in rows.items()}
         else:
             test = context.plan.rows(0, "test")
             rows, _, _ = self.split_rows(context, 0)
             y, g = data.y[test], data.groups[test]
-            correct = {m: ((p[:, test] >= 0.5) == (y == 1)).mean(0) for m, p in rows.items()}
+            correct = {m: self._row_scores(p[:, test], y) for m, p in rows.items()}
         out = {}
         for m, c in correct.items():
             d = c - correct["reference"]

@@ -1,0 +1,166 @@
+"""Regressors for continuous outcomes (length of stay, a lab value): the generic,
+decoupled and conditional-bias networks with a squared-error head, and the references
+(ridge regression, gradient boosting).
+
+The networks train on the target standardised with the mean and sd of each run's own
+training rows (each decoupled subgroup network: of its subgroup's training rows) and
+predict in the target's units.  Everything else (architecture, batching of runs, early
+stopping, imputation, the conditional-bias attribute predictor) is the classifiers'.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .._validation import align_features, check_choice, check_numeric_y, check_X
+from ..errors import ConfigError, NotFittedError
+from ..training import set_threads
+from .base import IMPUTE_CHOICES
+from .conditional_bias import ConditionalBiasClassifier
+from .decoupled import DecoupledClassifier
+from .generic import GenericClassifier
+
+
+def _add_target_buffers(net: torch.nn.Module, n_members: int) -> None:
+    net.register_buffer("y_mean", torch.zeros(n_members, 1))
+    net.register_buffer("y_scale", torch.ones(n_members, 1))
+
+
+class _NetRegressor(RegressorMixin):
+    """What turns a noharm network classifier into a regressor."""
+
+    _regression = True
+
+    def _check_y(self, y: Any, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        return check_numeric_y(y, n_rows=n_rows).astype(np.float32), np.array([])
+
+    def _pointwise(self, net: torch.nn.Module):
+        """Squared error on the standardised target (per member)."""
+        return lambda out, y: (out - (y - net.y_mean) / net.y_scale) ** 2
+
+    def _build(self, n_members: int, seeds: list[int]) -> torch.nn.Module:
+        net = super()._build(n_members, seeds)
+        for sub in (net if isinstance(net, torch.nn.ModuleList) else [net]):
+            _add_target_buffers(sub, n_members)
+        return net
+
+    def _fit_target(self, net: torch.nn.Module, y: torch.Tensor, rows: Sequence) -> None:
+        with torch.no_grad():
+            for e, r in enumerate(rows):
+                t = y[torch.as_tensor(np.asarray(r), dtype=torch.long)].double()
+                sd = float(t.std(unbiased=False)) if len(t) > 1 else 0.0
+                net.y_mean[e, 0] = float(t.mean())
+                net.y_scale[e, 0] = sd if sd > 1e-12 else 1.0
+
+    def predict_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """Predictions of every run in the target's units, shape (n_runs, n_samples)."""
+        self._check_fitted()
+        Xa, groups = self._inputs(X, sensitive_features, fitting=False)
+        codes = self._group_codes(groups) if (groups is not None and self.groups_
+                                              and self.requires_groups_predict) else None
+        self.net_.eval()
+        with torch.no_grad(), set_threads(self.n_threads):
+            out = self._run_logits(torch.from_numpy(Xa), codes)
+        return out.numpy().astype(np.float64)
+
+    def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """The runs' mean prediction, in the target's units."""
+        return self.predict_runs(X, sensitive_features).mean(0)
+
+    def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        raise ConfigError(f"{type(self).__name__} is a regressor: use predict / predict_runs.")
+
+    def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        raise ConfigError(f"{type(self).__name__} is a regressor: use predict / predict_runs.")
+
+
+class GenericRegressor(_NetRegressor, GenericClassifier):
+    """The generic MLP with a squared-error head (parameters of
+    :class:`~noharm.models.GenericClassifier`); ``predict`` is in the target's units."""
+
+
+class DecoupledRegressor(_NetRegressor, DecoupledClassifier):
+    """One generic-architecture regressor per subgroup (needs ``sensitive_features`` at
+    fit and prediction time); parameters of :class:`~noharm.models.DecoupledClassifier`."""
+
+
+class ConditionalBiasRegressor(_NetRegressor, ConditionalBiasClassifier):
+    """The conditional-bias network with a squared-error label head; the attribute
+    predictor and bias vectors are unchanged (parameters of
+    :class:`~noharm.models.ConditionalBiasClassifier`)."""
+
+
+REFERENCE_REGRESSORS = ("linreg", "hgb")
+
+
+class ReferenceRegressor(RegressorMixin, BaseEstimator):
+    """``kind="linreg"`` (median imputation with missing indicators, standardised
+    features, ridge regression with alpha 1) or ``"hgb"`` (HistGradientBoostingRegressor,
+    scikit-learn's defaults, missing values native), with the runs interface of the
+    networks (``fit_runs`` / ``predict_runs``)."""
+
+    def __init__(self, kind: str = "linreg", random_state: int = 0, impute: str = "median"):
+        self.kind = kind
+        self.random_state = random_state
+        self.impute = impute
+
+    def _template(self, seed: int) -> Any:
+        check_choice(self.kind, name="kind", choices=REFERENCE_REGRESSORS)
+        if self.kind == "linreg":
+            steps = [SimpleImputer(strategy="median", add_indicator=True,
+                                   keep_empty_features=True)] if self.impute == "median" else []
+            return make_pipeline(*steps, StandardScaler(), Ridge(alpha=1.0))
+        return HistGradientBoostingRegressor(random_state=seed)
+
+    def _X(self, X: Any) -> tuple[np.ndarray, list[str]]:
+        check_choice(self.impute, name="impute", choices=IMPUTE_CHOICES)
+        return check_X(X, allow_nan=self.impute == "median")
+
+    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "ReferenceRegressor":
+        Xa, _ = self._X(X)
+        rows = np.arange(Xa.shape[0])
+        return self.fit_runs(X, y, train_indices=[rows], val_indices=[rows[:0]],
+                             seeds=[self.random_state])
+
+    def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
+                 train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
+                 seeds: Sequence[int]) -> "ReferenceRegressor":
+        Xa, names = self._X(X)
+        t = check_numeric_y(y, n_rows=Xa.shape[0])
+        Xa = Xa.astype(np.float64)
+        self.models_ = [clone(self._template(int(s))).fit(Xa[tr], t[tr])
+                        for tr, s in zip(train_indices, seeds)]
+        self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
+        self.n_runs_ = len(self.models_)
+        return self
+
+    def predict_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        if not hasattr(self, "models_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
+        Xa, _ = self._X(align_features(X, self.feature_names_in_, who=type(self).__name__))
+        Xa = Xa.astype(np.float64)
+        return np.vstack([m.predict(Xa) for m in self.models_])
+
+    def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        return self.predict_runs(X).mean(0)
+
+
+def predict_runs(model: Any, X: Any, groups: Any) -> np.ndarray:
+    """Run predictions of any noharm model: P(y = 1) of a classifier, the prediction of
+    a regressor; shape (n_runs, n)."""
+    if hasattr(model, "predict_runs"):
+        return model.predict_runs(X, sensitive_features=groups)
+    return model.predict_proba_runs(X, sensitive_features=groups)
+
+
+__all__ = ["ConditionalBiasRegressor", "DecoupledRegressor", "GenericRegressor",
+           "REFERENCE_REGRESSORS", "ReferenceRegressor", "predict_runs"]
