@@ -22,14 +22,9 @@ def cli_names(message: str) -> str:
     the options a user types (``n_seeds`` -> ``--seeds``, ``guard_alpha`` ->
     ``--guard-alpha``); names without an underscore are left alone (common words)."""
     import re
-    ctx = None
-    for mod in ("typer._click.globals", "click.globals"):
-        try:
-            ctx = __import__(mod, fromlist=["x"]).get_current_context(silent=True)
-        except ImportError:
-            continue
-        if ctx is not None:
-            break
+
+    from ..experiments.rundir import click_context
+    ctx = click_context()
     names = dict(_ALIASES)
     if ctx is not None:
         for p in ctx.command.params:

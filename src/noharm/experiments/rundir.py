@@ -167,18 +167,23 @@ class RunDirectory:
         write_text(self.path / "config.json", json.dumps(cfg, indent=2, default=str))
 
 
-def command_line() -> str:
-    """The noharm command being run: rebuilt from the command-line context (the options a
-    user gave, as ``--name value``) when there is one, else ``sys.argv``."""
-    import shlex
-    ctx = None
+def click_context():
+    """The running command's click context (typer's vendored click or click), or None."""
     for mod in ("typer._click.globals", "click.globals"):
         try:
             ctx = __import__(mod, fromlist=["x"]).get_current_context(silent=True)
         except ImportError:
             continue
         if ctx is not None:
-            break
+            return ctx
+    return None
+
+
+def command_line() -> str:
+    """The noharm command being run: rebuilt from the command-line context (the options a
+    user gave, as ``--name value``) when there is one, else ``sys.argv``."""
+    import shlex
+    ctx = click_context()
     if ctx is None:
         return " ".join(["noharm", *sys.argv[1:]])
     words = ctx.command_path.split()

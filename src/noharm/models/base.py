@@ -255,16 +255,20 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "net_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
 
-    def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
-        """P(y = classes_[1]) of every run: array of shape (n_runs, n_samples)."""
+    def _raw_runs(self, X: Any, sensitive_features: Any) -> torch.Tensor:
+        """The network outputs ``(n_runs, n)`` of every run: logits of a classifier, a
+        regressor's predictions in the target's units."""
         self._check_fitted()
         Xa, groups = self._inputs(X, sensitive_features, fitting=False)
         codes = self._group_codes(groups) if (groups is not None and self.groups_
                                               and self.requires_groups_predict) else None
         self.net_.eval()
         with torch.no_grad(), set_threads(self.n_threads):
-            logits = self._run_logits(torch.from_numpy(Xa), codes)
-        return torch.sigmoid(logits).numpy().astype(np.float64)
+            return self._run_logits(torch.from_numpy(Xa), codes)
+
+    def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """P(y = classes_[1]) of every run: array of shape (n_runs, n_samples)."""
+        return torch.sigmoid(self._raw_runs(X, sensitive_features)).numpy().astype(np.float64)
 
     def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``.

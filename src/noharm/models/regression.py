@@ -14,20 +14,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .._validation import align_features, check_choice, check_numeric_y, check_X
-from ..errors import ConfigError, NotFittedError
-from ..training import set_threads
-from .base import IMPUTE_CHOICES
+from .._validation import check_numeric_y
+from ..errors import ConfigError
 from .conditional_bias import ConditionalBiasClassifier
 from .decoupled import DecoupledClassifier
 from .generic import GenericClassifier
+from .reference import SklearnRuns
 
 
 def _add_target_buffers(net: torch.nn.Module, n_members: int) -> None:
@@ -63,14 +61,7 @@ class _NetRegressor(RegressorMixin):
 
     def predict_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         """Predictions of every run in the target's units, shape (n_runs, n_samples)."""
-        self._check_fitted()
-        Xa, groups = self._inputs(X, sensitive_features, fitting=False)
-        codes = self._group_codes(groups) if (groups is not None and self.groups_
-                                              and self.requires_groups_predict) else None
-        self.net_.eval()
-        with torch.no_grad(), set_threads(self.n_threads):
-            out = self._run_logits(torch.from_numpy(Xa), codes)
-        return out.numpy().astype(np.float64)
+        return self._raw_runs(X, sensitive_features).numpy().astype(np.float64)
 
     def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         """The runs' mean prediction, in the target's units."""
@@ -102,52 +93,27 @@ class ConditionalBiasRegressor(_NetRegressor, ConditionalBiasClassifier):
 REFERENCE_REGRESSORS = ("linreg", "hgb")
 
 
-class ReferenceRegressor(RegressorMixin, BaseEstimator):
+class ReferenceRegressor(RegressorMixin, SklearnRuns):
     """``kind="linreg"`` (median imputation with missing indicators, standardised
     features, ridge regression with alpha 1) or ``"hgb"`` (HistGradientBoostingRegressor,
     scikit-learn's defaults, missing values native), with the runs interface of the
     networks (``fit_runs`` / ``predict_runs``)."""
 
+    KINDS = REFERENCE_REGRESSORS
+
     def __init__(self, kind: str = "linreg", random_state: int = 0, impute: str = "median"):
-        self.kind = kind
-        self.random_state = random_state
-        self.impute = impute
+        super().__init__(kind=kind, random_state=random_state, impute=impute)
 
     def _template(self, seed: int) -> Any:
-        check_choice(self.kind, name="kind", choices=REFERENCE_REGRESSORS)
         if self.kind == "linreg":
-            steps = [SimpleImputer(strategy="median", add_indicator=True,
-                                   keep_empty_features=True)] if self.impute == "median" else []
-            return make_pipeline(*steps, StandardScaler(), Ridge(alpha=1.0))
+            return make_pipeline(*self._imputer(), StandardScaler(), Ridge(alpha=1.0))
         return HistGradientBoostingRegressor(random_state=seed)
 
-    def _X(self, X: Any) -> tuple[np.ndarray, list[str]]:
-        check_choice(self.impute, name="impute", choices=IMPUTE_CHOICES)
-        return check_X(X, allow_nan=self.impute == "median")
-
-    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "ReferenceRegressor":
-        Xa, _ = self._X(X)
-        rows = np.arange(Xa.shape[0])
-        return self.fit_runs(X, y, train_indices=[rows], val_indices=[rows[:0]],
-                             seeds=[self.random_state])
-
-    def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
-                 train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
-                 seeds: Sequence[int]) -> "ReferenceRegressor":
-        Xa, names = self._X(X)
-        t = check_numeric_y(y, n_rows=Xa.shape[0])
-        Xa = Xa.astype(np.float64)
-        self.models_ = [clone(self._template(int(s))).fit(Xa[tr], t[tr])
-                        for tr, s in zip(train_indices, seeds)]
-        self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
-        self.n_runs_ = len(self.models_)
-        return self
+    def _targets(self, y: Any, n_rows: int) -> np.ndarray:
+        return check_numeric_y(y, n_rows=n_rows)
 
     def predict_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
-        if not hasattr(self, "models_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
-        Xa, _ = self._X(align_features(X, self.feature_names_in_, who=type(self).__name__))
-        Xa = Xa.astype(np.float64)
+        Xa = self._features(X)
         return np.vstack([m.predict(Xa) for m in self.models_])
 
     def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
