@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -201,3 +202,26 @@ def test_load_and_save_errors_are_persistence_errors(tmp_path, toy):
     with pytest.raises(PersistenceError, match="groups, classes or features.*changed|"
                                                "changed after saving"):
         DecoupledClassifier.load(dd)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_decoupled_routes_each_row_to_its_own_groups_network(seed):
+    """Group b's label relationship is the flip of a's: each subgroup's network must serve
+    its own rows (held out).  Routing a's rows to b's network (or the reverse) turns the
+    accuracy upside down, so the mutation "route rows to another group's sub-network"
+    fails here."""
+    rng = np.random.default_rng(seed)
+    n = 600
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    g = np.where(rng.random(n) < 0.5, "a", "b")
+    s = X["b"] + X["c"]
+    y = ((np.where(g == "a", -s, s) + 0.2 * rng.normal(size=n)) > 0).astype(int)
+    tr, te = np.arange(400), np.arange(400, n)
+    m = DecoupledClassifier(hidden_layers=2, hidden_units=16, random_state=seed).fit(
+        X.iloc[tr], y[tr], sensitive_features=g[tr])
+    right = m.predict(X.iloc[te], sensitive_features=g[te]) == y[te]
+    swapped = m.predict(X.iloc[te], sensitive_features=np.where(g[te] == "a", "b", "a"))
+    for grp in ("a", "b"):
+        rows = g[te] == grp
+        assert right[rows].mean() > 0.85, (grp, right[rows].mean())
+        assert (swapped == y[te])[rows].mean() < 0.2
