@@ -174,3 +174,31 @@ def test_equal_group_bound_closed_form_and_huge_n():
     assert kmax["categorical"] > 1000 and table["pe_lower_bound"].between(0, 1).all()
     with pytest.raises(GroupError, match="k <= log2"):
         equal_groups_bound(10, 4, 0.1)
+
+
+def test_explanation_baseline_is_the_training_mean_by_default(toy):
+    """The removed-feature value of the explanation costs is h0's training-row mean (not
+    zero in raw units, far outside data such as age): computed from the training rows
+    only, and the costs differ from the zero baseline."""
+    from noharm.audit import audit_models
+    from noharm.audit.run import explanation_baseline
+    from noharm.models import GenericClassifier, ConditionalBiasClassifier
+    X, y, g = toy
+    X = X.assign(f0=X["f0"] + 60.0)                       # an age-like column
+    rows = np.arange(len(y))
+    tr, va, te = rows[:150], rows[150:190], rows[190:]
+    h0 = GenericClassifier(hidden_layers=2, hidden_units=8, max_epochs=5).fit_runs(
+        X, y, train_indices=[tr], val_indices=[va], seeds=[0])
+    hp = ConditionalBiasClassifier(hidden_layers=2, hidden_units=8, attr_layers=2,
+                                   max_epochs=5).fit_runs(
+        X, y, sensitive_features=g, train_indices=[tr], val_indices=[va], seeds=[0])
+    base = explanation_baseline(h0, "mean", X.shape[1])
+    np.testing.assert_allclose(base, X.iloc[tr].mean().to_numpy(), rtol=1e-5)
+    assert explanation_baseline(h0, "zero", X.shape[1]) is None
+    kw = dict(sensitive_features=g.iloc[te], n_boot=50)
+    mean_t = audit_models(h0, hp, X.iloc[te], y.iloc[te], **kw).table
+    zero_t = audit_models(h0, hp, X.iloc[te], y.iloc[te], baseline="zero", **kw).table
+    suff = lambda t: t[t.metric.str.startswith("sufficiency")]["cost_h0"].to_numpy()
+    assert not np.allclose(suff(mean_t), suff(zero_t))
+    with pytest.raises(ConfigError, match="baseline must be"):
+        audit_models(h0, hp, X.iloc[te], y.iloc[te], baseline="median", **kw)

@@ -64,13 +64,19 @@ def torch_forward(model: Any):
 def audit_models(h0: Any, hp: Any, X: Any, y: Any, *, sensitive_features: Any,
                  explain: bool = True, method: str = "integrated_gradients",
                  top_frac: float = 0.4, n_boot: int = 1000, alpha: float = 0.05,
-                 eps: float = 0.01, random_state: int = 0) -> AuditResult:
+                 eps: float = 0.01, random_state: int = 0,
+                 baseline: str | np.ndarray = "mean") -> AuditResult:
     """Audit the personalized model ``hp`` against the generic ``h0`` on held-out data.
 
     Returns per group (and population, min_group): prediction BoP (0-1 loss with exact
     McNemar p-value, log-loss) and, with ``explain``, explanation BoP (sufficiency,
     incomprehensiveness from ``method`` attributions), each with a stratified-bootstrap
     95 % CI and a verdict.
+
+    ``baseline``: the values a removed feature takes in the explanation costs — ``"mean"``
+    (default): h0's training-row means (from its standardisation, so no audited row shapes
+    them); ``"zero"``: zeros in raw units (the seed's choice, far outside the data for
+    age or cholesterol); or an array with one value per feature.
     """
     check_same_features(h0, hp)
     Xa, _ = check_X(X, allow_nan=True)        # the models check their own inputs
@@ -87,12 +93,13 @@ def audit_models(h0: Any, hp: Any, X: Any, y: Any, *, sensitive_features: Any,
     table = audit_predictions(y01, p0, pp, groups, task=task, n_boot=n_boot, alpha=alpha,
                               random_state=random_state)
     if explain:
+        base = explanation_baseline(h0, baseline, Xa.shape[1])
         frames = [table]
         codes = {}
         for name, m in (("h0", h0), ("hp", hp)):
             c = m._group_codes(groups) if getattr(m, "requires_groups_predict", False) else None
             codes[name] = explanation_costs(torch_forward(m), Xa, c, method=method,
-                                            top_frac=top_frac)
+                                            top_frac=top_frac, baseline=base)
         for k, metric in enumerate(("sufficiency", "incomprehensiveness")):
             t = benefit_of_personalization(codes["h0"][metric], codes["hp"][metric], groups,
                                            n_boot=n_boot, random_state=random_state + 10 + k)
@@ -114,6 +121,28 @@ def audit_models(h0: Any, hp: Any, X: Any, y: Any, *, sensitive_features: Any,
                    "n_rows": int(sum(sizes)), "k_max": k_max(float(sum(sizes)), c),
                    "task": task}
     return AuditResult(table=table, family=fam, reliability=reliability, task=task)
+
+
+def explanation_baseline(model: Any, baseline: str | np.ndarray, n_features: int
+                         ) -> np.ndarray | None:
+    """The baseline of the explanation costs: ``"mean"`` the model's training-row means
+    (averaged over its runs and, for a decoupled model, its subgroup networks), ``"zero"``
+    None (zeros), or the given values."""
+    if isinstance(baseline, str):
+        if baseline == "zero":
+            return None
+        if baseline != "mean":
+            raise ConfigError(f"baseline must be 'mean', 'zero' or one value per feature, got "
+                              f"{baseline!r}.")
+        net = getattr(model, "net_", None)
+        nets = list(net) if isinstance(net, torch.nn.ModuleList) else [net]
+        means = [n.scale.mean.detach()[:, 0, :n_features].mean(0) for n in nets
+                 if n is not None and hasattr(n, "scale")]
+        if not means:
+            raise ConfigError(f"{type(model).__name__} keeps no training means; pass "
+                              "baseline='zero' or an array.")
+        return torch.stack(means).mean(0).numpy().astype(np.float32)
+    return np.asarray(baseline, dtype=np.float32)
 
 
 def _predict_reg(model: Any, X: Any, groups: np.ndarray) -> np.ndarray:

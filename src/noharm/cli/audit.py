@@ -83,6 +83,10 @@ def audit(
                                         "input_x_gradient, saliency, feature_ablation."
                                         )] = "integrated_gradients",
     top_frac: Annotated[float, typer.Option(help="Share of top-attributed features (r).")] = 0.4,
+    baseline: Annotated[str, typer.Option(help="Value of a removed feature in the explanation "
+                                          "costs: mean (the generic model's training-row "
+                                          "means) or zero (raw zeros, the seed's choice)."
+                                          )] = "mean",
     no_explain: Annotated[bool, typer.Option("--no-explain", help="Skip the explanation "
                                              "BoP.")] = False,
     eps: Annotated[float, typer.Option(help="Smallest benefit worth detecting.")] = 0.01,
@@ -142,6 +146,8 @@ def audit(
     g = cohort.subgroups.to_numpy()[test]
     result = audit_models(h0, hp, cohort.X.iloc[test], cohort.y.iloc[test], sensitive_features=g,
                           explain=not no_explain, method=method, top_frac=top_frac,
+                          baseline=check_choice(baseline, name="--baseline",
+                                                choices=("mean", "zero")),
                           n_boot=n_boot, alpha=alpha, eps=eps, random_state=random_state)
     _write(result, personalized, cohort.name, len(test), output, say)
 
