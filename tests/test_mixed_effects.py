@@ -200,3 +200,26 @@ def test_cli_mixed_usage_errors(site_csv, cli_main):
                                                                  "--folds", "3"]))
     assert "--fairness-weight" in one_error_line(cli_main([*base, "--clusters", "site",
                                                            "--fairness-weight", "a"]))
+
+
+def test_mixed_effects_models_save_and_load(tmp_path, site_csv):
+    """Saved like the other estimators (no pickle): the loaded model predicts the same
+    on seen and unseen clusters, and a tampered cluster list fails the checksum."""
+    import json
+    from noharm.errors import PersistenceError
+    df = pd.read_csv(site_csv)
+    X = df.drop(columns=["y", "los", "site"]).assign(sex=lambda d: (d.sex == "F") * 1.0)
+    for est, target in ((MixedEffectsClassifier(max_epochs=5), "y"),
+                        (MixedEffectsRegressor(max_epochs=5), "los")):
+        est.fit(X, df[target], clusters=df["site"])
+        d = est.save(tmp_path / type(est).__name__)
+        back = type(est).load(d)
+        clusters = df["site"].where(df.index % 7 != 0, "new-site")
+        out = est.predict_proba(X, clusters) if target == "y" else est.predict(X, clusters)
+        np.testing.assert_array_equal(
+            back.predict_proba(X, clusters) if target == "y" else back.predict(X, clusters),
+            out)
+        cfg = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps(dict(cfg, clusters=cfg["clusters"][::-1])))
+        with pytest.raises(PersistenceError, match="changed after saving"):
+            type(est).load(d)

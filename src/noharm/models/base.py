@@ -49,7 +49,7 @@ def train_val_split(y: np.ndarray, groups: np.ndarray | None, fraction: float,
 #: config.json fields that decide how rows reach the weights (a reordered ``groups`` list
 #: would silently route rows to another group's network): covered by the checksum
 ROUTING_FIELDS = ("class", "classes", "groups", "feature_names", "missing_indicators",
-                  "n_runs", "n_members")
+                  "n_runs", "n_members", "clusters", "target_scale")
 
 
 def _tensor_digest(tensors: dict[str, torch.Tensor], cfg: dict | None = None) -> str:
@@ -293,28 +293,14 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Save to a directory: ``config.json`` + ``model.safetensors`` (no pickle)."""
         self._check_fitted()
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise PersistenceError(f"{path} is a file; save a model to a directory.")
-        path.mkdir(parents=True, exist_ok=True)
         cfg = {
-            "format": "noharm-model", "format_version": FORMAT_VERSION,
-            "noharm_version": __version__, "class": type(self).__name__,
-            "params": self.get_params(deep=False),
+            "class": type(self).__name__, "params": self.get_params(deep=False),
             "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
             "groups": list(self.groups_), "feature_names": list(self.feature_names_in_),
             "n_runs": self.n_runs_, "n_members": self._n_members(), "extra": self._extra_state(),
             "missing_indicators": list(getattr(self, "missing_indicators_", [])),
         }
-        tensors = {k: v.detach().contiguous().clone() for k, v in self.net_.state_dict().items()}
-        cfg["tensors_sha256"] = _tensor_digest(tensors, cfg)
-        try:
-            save_file(tensors, str(path / "model.safetensors"))
-            (path / "config.json").write_text(json.dumps(cfg, indent=2))
-        except OSError as exc:
-            raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); choose a "
-                                   "writable directory.") from None
-        return path
+        return write_model(path, cfg, self.net_)
 
     def _n_members(self) -> int:
         return self.n_runs_
@@ -322,23 +308,11 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> "NetClassifier":
         """Load a model saved with :meth:`save` (checks the format version)."""
-        path = Path(path)
-        cfg_file, tensor_file = path / "config.json", path / "model.safetensors"
-        if not cfg_file.is_file() or not tensor_file.is_file():
-            raise PersistenceError(f"{path} is not a saved noharm model (needs config.json and "
-                                   "model.safetensors); save one with model.save(dir).")
-        try:
-            cfg = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise PersistenceError(f"{cfg_file} is not valid JSON ({exc}).") from None
-        if cfg.get("format") != "noharm-model" or cfg.get("format_version") != FORMAT_VERSION:
-            raise PersistenceError(
-                f"{path} was saved in model format {cfg.get('format_version')!r}; this noharm "
-                f"({__version__}) reads format {FORMAT_VERSION}; re-save it with a matching version.")
+        path, cfg = read_model_config(path)
         klass = _REGISTRY.get(cfg.get("class", ""))
         if klass is None or not issubclass(klass, cls):
             raise PersistenceError(f"{path} holds a {cfg.get('class')!r}, not a {cls.__name__}.")
-        try:
+        with changed_config(path):
             params = dict(cfg["params"])
             params.setdefault("impute", "none")          # saved before imputation existed
             est = klass(**params)
@@ -350,26 +324,87 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
             est.n_runs_ = int(cfg["n_runs"])
             est._set_extra_state(cfg.get("extra", {}))
             net = est._build(int(cfg["n_members"]), list(range(int(cfg["n_members"]))))
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
-            raise PersistenceError(f"{cfg_file} was changed after saving and no longer "
-                                   f"describes a model ({type(exc).__name__}: {exc}); re-save "
-                                   "the model.") from None
-        try:
-            tensors = load_file(str(tensor_file))
-        except Exception as exc:       # safetensors raises its own error types
-            raise PersistenceError(f"{tensor_file} is damaged ({exc}); re-save the model."
-                                   ) from None
-        expected = cfg.get("tensors_sha256")
-        if expected is not None and _tensor_digest(tensors, cfg) != expected:
-            raise PersistenceError(
-                f"{path} was changed after saving: the weights in {tensor_file.name} or the "
-                f"groups, classes or features in {cfg_file.name} differ from what was saved "
-                "(checksum differs); re-save the model.")
-        try:
-            net.load_state_dict(tensors)
-        except (RuntimeError, KeyError) as exc:
-            raise PersistenceError(f"{tensor_file} does not match its config: {exc}") from None
-        net.eval()
-        est.net_ = net
+        est.net_ = load_weights(path, cfg, net)
         return est
+
+
+def write_model(path: str | Path, cfg: dict, net: torch.nn.Module) -> Path:
+    """``path/config.json`` (``cfg`` with the format, version and a checksum of the weights
+    and routing fields) and ``path/model.safetensors``: the one writer of saved models."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PersistenceError(f"{path} is a file; save a model to a directory.")
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = {"format": "noharm-model", "format_version": FORMAT_VERSION,
+           "noharm_version": __version__, **cfg}
+    tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
+    cfg["tensors_sha256"] = _tensor_digest(tensors, cfg)
+    try:
+        save_file(tensors, str(path / "model.safetensors"))
+        (path / "config.json").write_text(json.dumps(cfg, indent=2))
+    except OSError as exc:
+        raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); choose a "
+                               "writable directory.") from None
+    return path
+
+
+def read_model_config(path: str | Path) -> tuple[Path, dict]:
+    """The checked ``config.json`` of a saved model directory."""
+    path = Path(path)
+    cfg_file, tensor_file = path / "config.json", path / "model.safetensors"
+    if not cfg_file.is_file() or not tensor_file.is_file():
+        raise PersistenceError(f"{path} is not a saved noharm model (needs config.json and "
+                               "model.safetensors); save one with model.save(dir).")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise PersistenceError(f"{cfg_file} is not valid JSON ({exc}).") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != "noharm-model" or \
+            cfg.get("format_version") != FORMAT_VERSION:
+        version = cfg.get("format_version") if isinstance(cfg, dict) else None
+        raise PersistenceError(
+            f"{path} was saved in model format {version!r}; this noharm ({__version__}) "
+            f"reads format {FORMAT_VERSION}; re-save it with a matching version.")
+    return path, cfg
+
+
+class changed_config:
+    """Context: a config whose fields no longer build the model is a PersistenceError."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = Path(path) / "config.json"
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if kind is not None and issubclass(kind, (TypeError, KeyError, ValueError,
+                                                   AttributeError)) and \
+                not issubclass(kind, PersistenceError):
+            raise PersistenceError(f"{self.file} was changed after saving and no longer "
+                                   f"describes a model ({kind.__name__}: {exc}); re-save "
+                                   "the model.") from None
+        return False
+
+
+def load_weights(path: Path, cfg: dict, net: torch.nn.Module) -> torch.nn.Module:
+    """Read ``model.safetensors`` into ``net`` after checking the saved checksum."""
+    tensor_file = path / "model.safetensors"
+    try:
+        tensors = load_file(str(tensor_file))
+    except Exception as exc:       # safetensors raises its own error types
+        raise PersistenceError(f"{tensor_file} is damaged ({exc}); re-save the model."
+                               ) from None
+    expected = cfg.get("tensors_sha256")
+    if expected is not None and _tensor_digest(tensors, cfg) != expected:
+        raise PersistenceError(
+            f"{path} was changed after saving: the weights in {tensor_file.name} or the "
+            "groups, classes or features in config.json differ from what was saved "
+            "(checksum differs); re-save the model.")
+    try:
+        net.load_state_dict(tensors)
+    except (RuntimeError, KeyError) as exc:
+        raise PersistenceError(f"{tensor_file} does not match its config: {exc}") from None
+    net.eval()
+    return net
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .._validation import (align_features, check_binary_y, check_clusters, check_positive_int,
                            check_sensitive_frame, check_X)
-from ..errors import ConfigError, NotFittedError, TargetError
+from ..errors import ConfigError, NotFittedError, PersistenceError, TargetError
 from ..nn.mixed import Adversary, MixedEffectsNet
 from ..training import TrainConfig, TrainReport, fit_members, set_threads
-from .base import check_mlp_params, missing_columns, train_val_split, weighted_mean
+from .base import (changed_config, check_mlp_params, load_weights, missing_columns,
+                   read_model_config, train_val_split, weighted_mean, write_model)
 
 
 class SmallClusterWarning(UserWarning):
@@ -63,7 +65,10 @@ class _MixedEffectsBase(BaseEstimator):
     adversary_weight : float, default 0.1
         Weight of the cluster adversary's reward (0: no cluster adversary).
     kl_weight : float, default 1e-3
-        Weight of the random effects' KL term (per cluster).
+        Weight of the random effects' KL term.  Each step adds ``kl_weight * KL / C`` (C
+        the number of seen clusters) to the batch's mean loss: the KL is scaled per
+        cluster, not per training row as in a per-row ELBO (``KL / n_train``), so its
+        weight does not shrink as the data grow.
     prior_sd : float, default 0.1
         sd of the N(0, prior_sd²) prior of every random slope and intercept.
     fairness_weight : float, default 0.0
@@ -323,6 +328,51 @@ class _MixedEffectsBase(BaseEstimator):
             self.net_.eval()
             _, _, hidden = self.net_(torch.from_numpy(Xa).unsqueeze(0), None)
         return torch.cat(hidden, dim=-1)[0].numpy()
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory (``config.json`` + ``model.safetensors``, no pickle): what
+        prediction needs (the networks, clusters, features, imputation, target scale);
+        the adversaries are training-only and not saved."""
+        self._check_fitted()
+        cfg = {"class": type(self).__name__, "params": self.get_params(deep=False),
+               "classes": [c.item() if hasattr(c, "item") else c
+                           for c in getattr(self, "classes_", [])],
+               "clusters": list(self.clusters_), "feature_names": list(self.feature_names_in_),
+               "missing_indicators": list(self.missing_indicators_),
+               "attributes": list(self.attributes_),
+               "attribute_groups": {k: [str(v) for v in vs]
+                                    for k, vs in self.attribute_groups_.items()},
+               "target_scale": ([self.y_mean_, self.y_scale_] if self._regression else None)}
+        return write_model(path, cfg, self.net_)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "_MixedEffectsBase":
+        """Load a model saved with :meth:`save`."""
+        path, cfg = read_model_config(path)
+        klass = {"MixedEffectsClassifier": MixedEffectsClassifier,
+                 "MixedEffectsRegressor": MixedEffectsRegressor}.get(cfg.get("class", ""))
+        if klass is None or not issubclass(klass, cls):
+            raise PersistenceError(f"{path} holds a {cfg.get('class')!r}, not a {cls.__name__}.")
+        with changed_config(path):
+            est = klass(**cfg["params"])
+            est.clusters_ = [str(c) for c in cfg["clusters"]]
+            est.feature_names_in_ = list(cfg["feature_names"])
+            est.n_features_in_ = len(est.feature_names_in_)
+            est.missing_indicators_ = [int(i) for i in cfg["missing_indicators"]]
+            est.attributes_ = list(cfg["attributes"])
+            est.attribute_groups_ = {k: list(v) for k, v in cfg["attribute_groups"].items()}
+            if klass is MixedEffectsClassifier:
+                est.classes_ = np.array(cfg["classes"])
+            else:
+                est.y_mean_, est.y_scale_ = (float(v) for v in cfg["target_scale"])
+            net = MixedEffectsNet(0, est.n_features_in_,
+                                  [est.hidden_units] * est.hidden_layers, est.dropout,
+                                  len(est.clusters_), prior_sd=est.prior_sd,
+                                  impute=est.impute == "median",
+                                  indicators=est.missing_indicators_)
+        est.net_ = load_weights(path, cfg, net)
+        return est
 
     @property
     def random_effects_(self) -> pd.DataFrame:
