@@ -1,0 +1,144 @@
+"""Fairness for any number of groups (issue 15, parts 1-3): fairlearn as the oracle on
+diabetes130's 6-valued race and race x gender, hand-made expectations, -1/1 labels,
+per-group tables with bootstrap intervals, calibration."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from noharm.errors import ConfigError, GroupError
+from noharm.fairness import groupwise as gw
+
+fairlearn = pytest.importorskip("fairlearn.metrics")
+
+NAMES = ["demographic_parity_difference", "demographic_parity_ratio",
+         "equalized_odds_difference", "equalized_odds_ratio",
+         "equal_opportunity_difference", "equal_opportunity_ratio"]
+
+
+@pytest.fixture(scope="module")
+def diabetes(data_dir):
+    """12,000 real diabetes130 rows (race: 6 values) with a simple rule's predictions."""
+    df = pd.read_csv(data_dir / "diabetes130" / "diabetic_data.csv",
+                     usecols=["race", "gender", "readmitted", "num_medications",
+                              "number_inpatient", "time_in_hospital"])
+    df = df[df.gender != "Unknown/Invalid"]
+    df = df.sample(12000, random_state=0).reset_index(drop=True)   # fairlearn is slow
+    y = (df.readmitted == "<30").astype(int).to_numpy()
+    pred = ((df.number_inpatient > 0) | (df.num_medications > 25)).astype(int).to_numpy()
+    w = 1.0 + (df.time_in_hospital.to_numpy() % 3)
+    return df, y, pred, w
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("method", ["between_groups", "to_overall"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_agrees_with_fairlearn_on_race_and_race_x_gender(diabetes, name, method, weighted):
+    df, y, pred, w = diabetes
+    kw = {"sample_weight": w} if weighted else {}
+    for sf in (df["race"], df[["race", "gender"]]):
+        ours = getattr(gw, name)(y, pred, sensitive_features=sf, method=method, **kw)
+        theirs = getattr(fairlearn, name)(y, pred, sensitive_features=sf, method=method, **kw)
+        assert ours == pytest.approx(theirs, abs=1e-12), (name, method, weighted)
+    assert df["race"].nunique() == 6
+
+
+# hand-made cases: (y_true, y_pred, groups, metric, expected)
+CASES = [
+    # selection rates a 2/4, b 1/4 -> difference 0.25, ratio 0.5
+    ([0, 1, 0, 1, 0, 1, 0, 1], [1, 1, 0, 0, 1, 0, 0, 0], list("aaaabbbb"),
+     "demographic_parity_difference", 0.25),
+    ([0, 1, 0, 1, 0, 1, 0, 1], [1, 1, 0, 0, 1, 0, 0, 0], list("aaaabbbb"),
+     "demographic_parity_ratio", 0.5),
+    # three groups: rates 1, 0.5, 0 -> difference 1, ratio 0
+    ([1, 0, 1, 0, 1, 0], [1, 1, 1, 0, 0, 0], list("aabbcc"),
+     "demographic_parity_difference", 1.0),
+    ([1, 0, 1, 0, 1, 0], [1, 1, 1, 0, 0, 0], list("aabbcc"),
+     "demographic_parity_ratio", 0.0),
+    # TPR a 1, b 0; FPR a 1, b 0 -> equalized odds difference 1
+    ([1, 0, 1, 0], [1, 1, 0, 0], list("aabb"), "equalized_odds_difference", 1.0),
+    # identical groups -> no gap, ratio 1
+    ([1, 0, 1, 0], [1, 0, 1, 0], list("aabb"), "equalized_odds_difference", 0.0),
+    ([1, 0, 1, 0], [1, 0, 1, 0], list("aabb"), "equal_opportunity_ratio", 1.0),
+    # TPR a 1/2, b 1 -> equal opportunity difference 0.5, ratio 0.5
+    ([1, 1, 0, 1, 1, 0], [1, 0, 0, 1, 1, 0], list("aaabbb"),
+     "equal_opportunity_difference", 0.5),
+    ([1, 1, 0, 1, 1, 0], [1, 0, 0, 1, 1, 0], list("aaabbb"), "equal_opportunity_ratio", 0.5),
+    # to_overall: rates a 1, b 0, overall 0.5 -> difference 0.5
+    ([0, 0, 0, 0], [1, 1, 0, 0], list("aabb"), "demographic_parity_difference", 0.5),
+    # numeric group labels work like strings
+    ([0, 1, 0, 1], [1, 1, 0, 1], [3, 3, 7, 7], "demographic_parity_difference", 0.5),
+]
+
+
+@pytest.mark.parametrize("y, p, g, name, expected", CASES)
+def test_hand_made_expectations(y, p, g, name, expected):
+    method = "to_overall" if (name == "demographic_parity_difference" and y == [0] * 4) \
+        else "between_groups"
+    got = getattr(gw, name)(np.array(y), np.array(p), sensitive_features=g, method=method)
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert got == pytest.approx(getattr(fairlearn, name)(
+        np.array(y), np.array(p), sensitive_features=g, method=method), abs=1e-12)
+
+
+def test_minus_one_one_labels_need_pos_label():
+    """-1/1 labels: with pos_label=1 fairlearn's value; without, a clear error (noharm
+    used to give 0.5 where fairlearn and AIF360 give 0.25)."""
+    y = np.array([-1, 1, -1, 1, -1, 1, -1, 1])
+    p = np.array([1, 1, -1, -1, 1, -1, -1, -1])
+    g = list("aaaabbbb")
+    got = gw.demographic_parity_difference(y, p, sensitive_features=g, pos_label=1)
+    assert got == pytest.approx(0.25)
+    import functools
+    frame = fairlearn.MetricFrame(metrics=functools.partial(fairlearn.selection_rate,
+                                                            pos_label=1),
+                                  y_true=y, y_pred=p, sensitive_features=g)
+    assert got == pytest.approx(frame.difference())
+    with pytest.raises(ConfigError, match="pos_label"):
+        gw.demographic_parity_difference(y, p, sensitive_features=g)
+
+
+def test_scores_and_one_group_are_refused():
+    y, g = np.array([0, 1, 0, 1]), list("aabb")
+    with pytest.raises(ConfigError, match="threshold them first"):
+        gw.demographic_parity_difference(y, np.array([0.2, 0.7, 0.4, 0.9]),
+                                         sensitive_features=g)
+    with pytest.raises(GroupError, match="fewer than two groups"):
+        gw.equal_opportunity_difference(y, y, sensitive_features=list("aaaa"))
+    with pytest.raises(ConfigError, match="method"):
+        gw.demographic_parity_difference(y, y, sensitive_features=g, method="worst")
+
+
+def test_group_table_any_metric_with_bootstrap_intervals(diabetes):
+    from sklearn.metrics import accuracy_score, recall_score
+    df, y, pred, _ = diabetes
+    t = gw.group_table(y, pred, sensitive_features=df["race"],
+                       metrics={"accuracy": accuracy_score, "recall": recall_score},
+                       n_boot=100)
+    frame = fairlearn.MetricFrame(metrics={"accuracy": accuracy_score,
+                                           "recall": recall_score},
+                                  y_true=y, y_pred=pred, sensitive_features=df["race"])
+    for grp in frame.by_group.index:
+        assert t.loc[grp, "accuracy"] == pytest.approx(frame.by_group.loc[grp, "accuracy"])
+        assert t.loc[grp, "recall"] == pytest.approx(frame.by_group.loc[grp, "recall"])
+    assert t.loc["overall", "accuracy"] == pytest.approx(frame.overall["accuracy"])
+    small, big = t.loc["Asian"], t.loc["Caucasian"]          # about 75 vs 9,000 rows
+    assert small.accuracy_ci_low <= small.accuracy <= small.accuracy_ci_high
+    assert (small.accuracy_ci_high - small.accuracy_ci_low) > \
+        5 * (big.accuracy_ci_high - big.accuracy_ci_low)
+
+
+def test_calibration_per_group():
+    rng = np.random.default_rng(0)
+    n = 20000
+    g = np.where(rng.random(n) < 0.5, "a", "b")
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(int)                        # calibrated for everyone
+    p_shown = np.where(g == "b", np.clip(p + 0.2, 0, 1), p)    # b over-predicted
+    t = gw.calibration_by_group(y, p_shown, sensitive_features=g)
+    assert t.loc["a", "ece"] < 0.02 and 0.15 < t.loc["b", "ece"] < 0.22
+    assert t.loc["a", "ece_adaptive"] < 0.02
+    from sklearn.metrics import brier_score_loss
+    assert t.loc["overall", "brier"] == pytest.approx(brier_score_loss(y, p_shown))
+    assert gw.expected_calibration_error([0, 1], [0.0, 1.0]) == 0.0
+    with pytest.raises(ConfigError, match="probabilities"):
+        gw.expected_calibration_error([0, 1], [0.5, 1.5])
