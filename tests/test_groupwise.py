@@ -142,3 +142,31 @@ def test_calibration_per_group():
     assert gw.expected_calibration_error([0, 1], [0.0, 1.0]) == 0.0
     with pytest.raises(ConfigError, match="probabilities"):
         gw.expected_calibration_error([0, 1], [0.5, 1.5])
+
+
+def test_gaps_by_run_equal_the_per_run_metrics():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    g = rng.choice(["x", "y", "z"], 300)
+    pred = rng.integers(0, 2, (4, 300))
+    gaps = gw.gaps_by_run(y, pred, g)
+    for r in range(4):
+        assert gaps["dp_difference"][r] == pytest.approx(
+            gw.demographic_parity_difference(y, pred[r], sensitive_features=g))
+        assert gaps["eqodds_difference"][r] == pytest.approx(
+            gw.equalized_odds_difference(y, pred[r], sensitive_features=g))
+
+
+def test_personalization_study_reports_the_gaps_each_model_leaves():
+    from noharm.datasets import make_synthetic
+    from noharm.experiments import PersonalizationStudy, run_study
+    res = run_study(PersonalizationStudy(models=("generic", "decoupled", "logreg"),
+                                         n_seeds=1, n_folds=3, max_epochs=3, hidden_layers=2),
+                    make_synthetic(n_samples=300))
+    gaps = res.results[res.results.role == "fairness"]
+    assert set(gaps.subgroup) == {"attribute age", "attribute sex"}
+    assert set(gaps.metric) == {"dp_difference", "eqodds_difference"}
+    assert gaps.value.between(0, 1).all()
+    s = res.summary[res.summary.subgroup == "attribute sex"]
+    assert set(s.model) == {"generic", "decoupled", "logreg", "reference", "guarded"}
+    assert "Fairness gaps across each group attribute" in res.text

@@ -28,7 +28,8 @@ def test_small_protocol_results_shape_and_summary():
                               "subgroup", "metric", "value", "n"}
     s = res.summary
     assert list(s.columns) == SUMMARY_COLUMNS
-    assert len(s) == 7 * 5 * 3                        # subgroup x model x metric
+    assert len(s) == 7 * 5 * 3 + 7 * 2 * 2    # subgroup x model x metric, then per model
+    #                                           the 2 gaps across each of the 2 attributes
     ref = s[s.model == "reference"]
     assert ref["gain"].isna().all() and (ref["verdict"] == "reference").all()
     cb = s[(s.model == "conditional-bias") & (s.subgroup == "all")

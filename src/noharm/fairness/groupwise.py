@@ -229,6 +229,33 @@ def group_table(y_true, y_pred, *, sensitive_features, metrics: Mapping[str, Cal
     return table
 
 
+def gaps_by_run(y_true: np.ndarray, pred_runs: np.ndarray, groups: np.ndarray
+                ) -> dict[str, np.ndarray]:
+    """Between-groups demographic-parity and equalized-odds differences of every run at
+    once (``pred_runs`` (R, n) hard 0/1 predictions): ``{"dp_difference": (R,),
+    "eqodds_difference": (R,)}``; a group without positive (negative) labels has no TPR
+    (FPR) and is left out of that gap."""
+    y = np.asarray(y_true).astype(int)
+    pred = np.atleast_2d(np.asarray(pred_runs, dtype=float))
+    g = np.asarray(groups).astype(str)
+    sel, tpr, fpr = [], [], []
+    for v in np.unique(g):
+        m = g == v
+        sel.append(pred[:, m].mean(1))
+        if (m & (y == 1)).any():
+            tpr.append(pred[:, m & (y == 1)].mean(1))
+        if (m & (y == 0)).any():
+            fpr.append(pred[:, m & (y == 0)].mean(1))
+
+    def gap(rates: list[np.ndarray]) -> np.ndarray:
+        if len(rates) < 2:
+            return np.full(pred.shape[0], np.nan)
+        r = np.vstack(rates)
+        return r.max(0) - r.min(0)
+    return {"dp_difference": gap(sel),
+            "eqodds_difference": np.fmax(gap(tpr), gap(fpr))}
+
+
 def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10,
                                strategy: str = "uniform") -> float:
     """ECE: the row-weighted mean |mean predicted probability - observed rate| over bins
@@ -276,7 +303,7 @@ def calibration_by_group(y_true, y_prob, *, sensitive_features, n_bins: int = 10
         n_boot=n_boot, random_state=random_state)
 
 
-__all__ = ["METHODS", "brier_score", "calibration_by_group", "demographic_parity_difference",
+__all__ = ["METHODS", "brier_score", "gaps_by_run", "calibration_by_group", "demographic_parity_difference",
            "demographic_parity_ratio", "equal_opportunity_difference",
            "equal_opportunity_ratio", "equalized_odds_difference", "equalized_odds_ratio",
            "expected_calibration_error", "group_rates", "group_table"]

@@ -69,6 +69,25 @@ def accuracy_table(summary: pd.DataFrame, metric: str = "accuracy") -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def gap_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Attribute x model: demographic-parity and equalized-odds differences between the
+    attribute's groups (percentage points, mean ± sd over runs) and the gain against the
+    reference (negative: a smaller gap)."""
+    gaps = summary[summary["subgroup"].astype(str).str.startswith("attribute ")]
+    rows = []
+    for (sub, model), d in gaps.groupby(["subgroup", "model"], sort=False):
+        d = d.set_index("metric")
+        row = {"attribute": sub.removeprefix("attribute "), "model": LABELS.get(model, model)}
+        for k, label in (("dp_difference", "DP difference"),
+                         ("eqodds_difference", "EqOdds difference")):
+            if k in d.index:
+                row[label] = _pct(d.loc[k, "mean"], d.loc[k, "sd"])
+                row[f"gain {label}"] = ("–" if d.loc[k, "verdict"] == "reference"
+                                        else _gain(d.loc[k]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def regression_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Subgroup x model: MAE and R² (mean ± sd over runs)."""
     rows = []
@@ -84,6 +103,7 @@ def regression_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def secondary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Subgroup x model: AUROC and balanced accuracy (mean ± sd, percent)."""
+    summary = summary[summary["metric"].isin(["auroc", "balanced_accuracy"])]
     wide = summary.pivot_table(index=["subgroup", "model"], columns="metric",
                                values=["mean", "sd"], sort=False, dropna=False)
     nan = float("nan")
@@ -149,6 +169,13 @@ def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization"
              markdown_table(accuracy_table(summary)),
              "AUROC and balanced accuracy (%), mean ± sd over runs.",
              markdown_table(secondary_table(summary))]
+    gaps = gap_table(summary)
+    if len(gaps):
+        parts += ["Fairness gaps across each group attribute on the test rows (percentage "
+                  "points, between the attribute's best and worst group; mean ± sd over "
+                  "runs): what each model does to them. Gain against the reference "
+                  "(negative: a smaller gap), with an interval and verdict when there are "
+                  "several outer splits.", markdown_table(gaps)]
     if guard is not None and len(guard):
         chosen = guard.loc[guard["metric"] == "reference", "model"].value_counts()
         parts += ["Guard (on the training part's cross-fitted guard predictions): reference "

@@ -267,6 +267,9 @@ class PersonalizationStudy(Study):
                 m["seed"] = np.array([r["seed"] for r in runs])[run]
                 m["fold"] = np.array([r["fold"] for r in runs])[run]
                 frames.append(m)
+                if self.task == "classification":
+                    frames.append(self._gap_rows(model, p[:, test] >= 0.5, data, test,
+                                                 runs, outer))
             if data.external is not None:
                 ext = data.external
                 ext_rows, _, _ = self.split_rows(context, outer, external=True)
@@ -283,6 +286,23 @@ class PersonalizationStudy(Study):
             frames.append(tidy(guard_rows, self.name).drop(columns="study"))
         return tidy(pd.concat(frames, ignore_index=True), self.name)
 
+    def _gap_rows(self, model: str, pred: np.ndarray, data: StudyData, test: np.ndarray,
+                  runs: list[dict], outer: int) -> pd.DataFrame:
+        """Per run, the between-groups demographic-parity and equalized-odds differences
+        across each group attribute on the test rows (role ``fairness``, subgroup
+        ``attribute <name>``): what a model does to the gaps."""
+        from ...fairness.groupwise import gaps_by_run
+        rows = []
+        for col in data.attributes.columns:
+            gaps = gaps_by_run(data.y[test], pred, data.attributes[col].to_numpy()[test])
+            for metric, v in gaps.items():
+                rows.append(pd.DataFrame({
+                    "model": model, "outer_split": outer, "role": "fairness",
+                    "subgroup": f"attribute {col}", "metric": metric, "value": v,
+                    "n": len(test), "seed": [r["seed"] for r in runs],
+                    "fold": [r["fold"] for r in runs]}))
+        return pd.concat(rows, ignore_index=True)
+
     def _metrics(self, y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
         return (regression_metrics if self.task == "regression" else group_metrics)(
             y, p, groups)
@@ -291,10 +311,16 @@ class PersonalizationStudy(Study):
                   ) -> pd.DataFrame:
         row_diffs = self._row_accuracy_diffs(context) if (
             context is not None and self.outer_splits == 1) else None
-        return gain_summary(results[results["role"] == "test"], reference="reference",
-                            test_train_ratio=self.test_size / (1 - self.test_size),
-                            alpha=self.guard_alpha, row_diffs=row_diffs,
-                            row_metric=self._row_metric)
+        summary = gain_summary(results[results["role"] == "test"], reference="reference",
+                               test_train_ratio=self.test_size / (1 - self.test_size),
+                               alpha=self.guard_alpha, row_diffs=row_diffs,
+                               row_metric=self._row_metric)
+        gaps = results[results["role"] == "fairness"]
+        if gaps.empty:
+            return summary
+        return pd.concat([summary, gain_summary(
+            gaps, reference="reference", test_train_ratio=self.test_size / (1 - self.test_size),
+            alpha=self.guard_alpha)], ignore_index=True)
 
     @property
     def _row_metric(self) -> str:
