@@ -42,6 +42,15 @@ def _load_model(model: Path):
     from ..models import NetClassifier
     from ..models.guarded import GuardedClassifier
     if not model.is_dir():
+        models = model.parent.parent
+        if model.parent.name == "guarded" and (models / FEATURES_FILE).is_file():
+            saved = sorted(p.name for p in models.iterdir() if p.is_dir()
+                           and p.name != "guarded")
+            raise PersistenceError(
+                f"{model} was not exported: the run's guard chose a reference that is not a "
+                "network (logreg or hgb), which noharm does not save; rerun personalize with "
+                "--reference generic, or predict with one of the saved models "
+                f"({', '.join(f'{models}/{m}/{model.name}' for m in saved)}).")
         raise PersistenceError(f"--model {model} is not a directory; give a saved model "
                                "directory such as DIR/models/guarded/split0.")
     if (model / "guard.json").is_file():
