@@ -314,3 +314,25 @@ def test_a_changed_result_in_the_store_is_refused(tmp_path):
     assert "fail their checksum" in msg and "--force-new" in msg
     assert runner.invoke(app, [*args, "--force-new"]).exit_code == 0
     assert list(out.glob("results.db.old-*"))
+
+
+def test_each_model_has_one_colour_in_every_plot(monkeypatch, full_dir):
+    """The accuracy bars and the gain forest plot draw a model in the same colour (they
+    differed: the reference is in one plot and not the other, shifting the cycle)."""
+    import matplotlib.colors as mcolors
+    import pandas as pd
+    from noharm.report import html as report_html
+    figs = []
+    monkeypatch.setattr(report_html, "_png", lambda fig: figs.append(fig) or "")
+    summary = pd.read_csv(full_dir / "summary.csv")
+    report_html.accuracy_figure(summary)
+    report_html.gain_figure(summary)
+    colours = []
+    for fig in figs:
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        colours.append({lab: mcolors.to_hex(
+            h.patches[0].get_facecolor() if hasattr(h, "patches") else h[0].get_color())
+            for h, lab in zip(handles, labels)})
+    common = set(colours[0]) & set(colours[1])
+    assert len(common) >= 2
+    assert all(colours[0][m] == colours[1][m] for m in common), colours
