@@ -153,7 +153,7 @@ def test_audit_models_end_to_end(toy):
     hp = ConditionalBiasClassifier(**SMALL).fit(X, y, sensitive_features=g)
     res = audit_models(h0, hp, X, y, sensitive_features=g, n_boot=100,
                        method="input_x_gradient")
-    assert set(res.table["metric"]) == {"zero_one", "log_loss",
+    assert set(res.table["metric"]) == {"zero_one", "log_loss", "brier",
                                         "sufficiency[input_x_gradient]",
                                         "incomprehensiveness[input_x_gradient]"}
     assert res.reliability["n_groups"] == 2 and res.family["family"] == "categorical"
@@ -202,3 +202,20 @@ def test_explanation_baseline_is_the_training_mean_by_default(toy):
     assert not np.allclose(suff(mean_t), suff(zero_t))
     with pytest.raises(ConfigError, match="baseline must be"):
         audit_models(h0, hp, X.iloc[te], y.iloc[te], baseline="median", **kw)
+
+
+def test_audit_brier_cost_is_the_per_group_brier_score():
+    from sklearn.metrics import brier_score_loss
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    g = np.where(rng.random(n) < 0.5, "a", "b")
+    p0 = np.clip(0.5 + 0.3 * (y - 0.5) + 0.1 * rng.normal(size=n), 0.01, 0.99)
+    pp = np.where(g == "a", np.clip(p0 + 0.25, 0, 1), p0)    # a's calibration broken
+    t = audit_predictions(y, p0, pp, g, n_boot=200)
+    t = t[t.metric == "brier"].set_index("group")
+    for grp in ("a", "b"):
+        m = g == grp
+        assert t.loc[grp, "cost_h0"] == pytest.approx(brier_score_loss(y[m], p0[m]))
+        assert t.loc[grp, "cost_hp"] == pytest.approx(brier_score_loss(y[m], pp[m]))
+    assert t.loc["a", "verdict"] == "harms" and t.loc["b", "bop"] == 0

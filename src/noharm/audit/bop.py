@@ -13,11 +13,12 @@ from .._validation import check_choice, check_positive_int
 from ..errors import ConfigError, GroupError
 from .stats import mcnemar_exact, verdicts
 
-LOSSES = ("zero_one", "log_loss", "squared_error")
+LOSSES = ("zero_one", "log_loss", "brier", "squared_error")
 
 
 def pointwise_loss(y: np.ndarray, pred: np.ndarray, loss: str) -> np.ndarray:
-    """Per-row loss.  Classification: ``pred`` = P(y = 1); regression: the prediction."""
+    """Per-row loss.  Classification: ``pred`` = P(y = 1) (``brier``: (p - y)², the
+    calibration-sensitive cost); regression: the prediction (``squared_error``)."""
     check_choice(loss, name="loss", choices=LOSSES)
     y = np.asarray(y, dtype=float)
     pred = np.asarray(pred, dtype=float)
@@ -88,7 +89,9 @@ def audit_predictions(y: np.ndarray, pred0: np.ndarray, predp: np.ndarray, group
     """Tidy prediction audit of h0 against hp.
 
     Classification: ``pred0``/``predp`` are P(y = 1); metrics ``zero_one`` (with an exact
-    McNemar p-value and verdict per group) and ``log_loss``.  Regression: predictions,
+    McNemar p-value and verdict per group), ``log_loss`` and ``brier`` (the Brier score, a
+    calibration cost: BoP > 0 means hp's probabilities are better calibrated and sharper
+    for the group).  Regression: predictions,
     metric ``squared_error`` (verdict from the bootstrap CI).
 
     Returns
@@ -103,7 +106,8 @@ def audit_predictions(y: np.ndarray, pred0: np.ndarray, predp: np.ndarray, group
     pred0, predp = np.asarray(pred0, float), np.asarray(predp, float)
     if not (len(y) == len(pred0) == len(predp) == len(groups)):
         raise ConfigError("y, both predictions and the groups need the same length.")
-    metrics = ["zero_one", "log_loss"] if task == "classification" else ["squared_error"]
+    metrics = (["zero_one", "log_loss", "brier"] if task == "classification" else
+               ["squared_error"])
     frames = []
     for k, metric in enumerate(metrics):
         l0, lp = pointwise_loss(y, pred0, metric), pointwise_loss(y, predp, metric)
