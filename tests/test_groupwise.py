@@ -170,3 +170,23 @@ def test_personalization_study_reports_the_gaps_each_model_leaves():
     s = res.summary[res.summary.subgroup == "attribute sex"]
     assert set(s.model) == {"generic", "decoupled", "logreg", "reference", "guarded"}
     assert "Fairness gaps across each group attribute" in res.text
+
+
+def test_equalized_odds_postprocessing_takes_several_groups():
+    """Three groups (the wrapper used to refuse anything but 0/1): the post-processed
+    predictions close the training gap that the raw scores leave."""
+    from noharm.debias import equalized_odds_postprocessing
+    rng = np.random.default_rng(0)
+    n = 3000
+    g = rng.choice(["x", "y", "z"], n)
+    y = rng.integers(0, 2, n)
+    shift = pd.Series(g).map({"x": 0.0, "y": 0.15, "z": 0.3}).to_numpy()
+    score = np.clip(0.3 + 0.4 * y + shift + 0.15 * rng.normal(size=n), 0, 1)
+    X = score[:, None]
+    raw = gw.equalized_odds_difference(y, (score >= 0.5).astype(int), sensitive_features=g)
+    opt = equalized_odds_postprocessing(lambda Z: np.asarray(Z)[:, 0], X, y, g)
+    post = opt.predict(X, sensitive_features=g, random_state=0)
+    fixed = gw.equalized_odds_difference(y, post, sensitive_features=g)
+    assert raw > 0.3 and fixed < 0.1, (raw, fixed)
+    with pytest.raises(GroupError, match="two groups"):
+        equalized_odds_postprocessing(lambda Z: np.asarray(Z)[:, 0], X, y, ["x"] * n)

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._validation import check_choice
+from ..errors import GroupError
 from ..fairness.metrics import check_protected
 
 ROC_METRICS = ("spd", "aod", "eod")
@@ -114,10 +115,19 @@ def equalized_odds_postprocessing(scorer, X, y, protected, *, random_state: int 
     """Hardt et al.'s equalized-odds post-processing through fairlearn's
     ``ThresholdOptimizer`` (prefit, randomized group thresholds on ``scorer(X)``).
 
+    ``protected``: a 0/1 attribute or any number of groups (labels of any type; a
+    DataFrame's columns make intersections).
+
     Returns the fitted optimizer; predict with
-    ``opt.predict(X, sensitive_features=a, random_state=...)``."""
+    ``opt.predict(X, sensitive_features=a, random_state=...)`` (``a`` the same kind of
+    labels)."""
     from fairlearn.postprocessing import ThresholdOptimizer
-    a = check_protected(protected, len(np.asarray(y)))
+
+    from ..fairness.groupwise import _groups
+    labels = _groups(protected, len(np.asarray(y)))          # checks only; fairlearn keeps
+    a = protected if hasattr(protected, "columns") else np.asarray(protected)  # the labels
+    if len(np.unique(labels)) < 2:
+        raise GroupError("equalized-odds post-processing needs at least two groups.")
     opt = ThresholdOptimizer(estimator=_Scores(scorer), constraints="equalized_odds",
                              prefit=True, predict_method="predict_proba",
                              objective="balanced_accuracy_score")
