@@ -185,8 +185,12 @@ class DebiasStudy(Study):
             self.metric: cell(m, "bias", "+.3f"), f"abs({self.metric})": cell(m, "abs_bias",
                                                                           ".3f", False),
             "objective": cell(m, "objective", ".3f", False),
-            "constraint met (share of splits)": cell(m, "constraint_met", ".0%", False)}
+            "constraint met on validation (share of splits)": cell(m, "constraint_met", ".0%",
+                                                                  False)}
             for m in self.methods])
         return (f"## Debiasing on {cohort_name}: protected {self.protected}, {self.metric}, "
                 f"{self.outer_splits} outer split(s); test rows, mean ± sd over outer "
-                "splits\n\n" + markdown_table(table) + "\n")
+                "splits\n\n" + markdown_table(table) + "\n\nEvery column but the last is "
+                "measured on the test rows; the last says how often the selection constraint "
+                "(balanced accuracy >= rho, or |bias| < eps) held on the validation rows the "
+                "method selected on, which does not promise the same on test rows.\n")
