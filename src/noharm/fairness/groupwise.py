@@ -126,58 +126,38 @@ def _gap(rates: pd.DataFrame, col: str, method: str, ratio: bool) -> float:
     return float((per - overall).abs().max())
 
 
-def demographic_parity_difference(y_true, y_pred, *, sensitive_features,
-                                  method: str = "between_groups", pos_label=None,
-                                  sample_weight=None) -> float:
-    """Largest gap in selection rate (0 = parity)."""
-    r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
-                    pos_label=pos_label, sample_weight=sample_weight)
-    return _gap(r, "selection_rate", method, ratio=False)
+def _gap_metric(name: str, columns: tuple[str, ...], ratio: bool, doc: str) -> Callable:
+    """A fairlearn-style metric: the worst gap (largest difference, smallest ratio) of the
+    given rates between the groups."""
+    def metric(y_true, y_pred, *, sensitive_features, method: str = "between_groups",
+               pos_label=None, sample_weight=None) -> float:
+        r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
+                        pos_label=pos_label, sample_weight=sample_weight)
+        gaps = [_gap(r, c, method, ratio) for c in columns]
+        return min(gaps) if ratio else max(gaps)
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = doc
+    return metric
 
 
-def demographic_parity_ratio(y_true, y_pred, *, sensitive_features,
-                             method: str = "between_groups", pos_label=None,
-                             sample_weight=None) -> float:
-    """Smallest ratio of selection rates (1 = parity; < 0.8 fails the four-fifths rule)."""
-    r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
-                    pos_label=pos_label, sample_weight=sample_weight)
-    return _gap(r, "selection_rate", method, ratio=True)
-
-
-def equal_opportunity_difference(y_true, y_pred, *, sensitive_features,
-                                 method: str = "between_groups", pos_label=None,
-                                 sample_weight=None) -> float:
-    """Largest gap in true-positive rate."""
-    r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
-                    pos_label=pos_label, sample_weight=sample_weight)
-    return _gap(r, "tpr", method, ratio=False)
-
-
-def equal_opportunity_ratio(y_true, y_pred, *, sensitive_features,
-                            method: str = "between_groups", pos_label=None,
-                            sample_weight=None) -> float:
-    """Smallest ratio of true-positive rates."""
-    r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
-                    pos_label=pos_label, sample_weight=sample_weight)
-    return _gap(r, "tpr", method, ratio=True)
-
-
-def equalized_odds_difference(y_true, y_pred, *, sensitive_features,
-                              method: str = "between_groups", pos_label=None,
-                              sample_weight=None) -> float:
-    """The larger of the TPR and FPR gaps (fairlearn's ``agg="worst_case"``)."""
-    r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
-                    pos_label=pos_label, sample_weight=sample_weight)
-    return max(_gap(r, "tpr", method, False), _gap(r, "fpr", method, False))
-
-
-def equalized_odds_ratio(y_true, y_pred, *, sensitive_features,
-                         method: str = "between_groups", pos_label=None,
-                         sample_weight=None) -> float:
-    """The smaller of the TPR and FPR ratios."""
-    r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
-                    pos_label=pos_label, sample_weight=sample_weight)
-    return min(_gap(r, "tpr", method, True), _gap(r, "fpr", method, True))
+demographic_parity_difference = _gap_metric(
+    "demographic_parity_difference", ("selection_rate",), False,
+    "Largest gap in selection rate between groups (0 = parity).")
+demographic_parity_ratio = _gap_metric(
+    "demographic_parity_ratio", ("selection_rate",), True,
+    "Smallest ratio of selection rates (1 = parity; < 0.8 fails the four-fifths rule).")
+equal_opportunity_difference = _gap_metric(
+    "equal_opportunity_difference", ("tpr",), False,
+    "Largest gap in true-positive rate between groups.")
+equal_opportunity_ratio = _gap_metric(
+    "equal_opportunity_ratio", ("tpr",), True,
+    "Smallest ratio of true-positive rates between groups.")
+equalized_odds_difference = _gap_metric(
+    "equalized_odds_difference", ("tpr", "fpr"), False,
+    "The larger of the TPR and FPR gaps (fairlearn's ``agg=\"worst_case\"``).")
+equalized_odds_ratio = _gap_metric(
+    "equalized_odds_ratio", ("tpr", "fpr"), True,
+    "The smaller of the TPR and FPR ratios.")
 
 
 def group_table(y_true, y_pred, *, sensitive_features, metrics: Mapping[str, Callable],
