@@ -80,6 +80,38 @@ def test_hand_made_expectations(y, p, g, name, expected):
         np.array(y), np.array(p), sensitive_features=g, method=method), abs=1e-12)
 
 
+def test_groups_without_positives_drop_or_count_as_zero_like_fairlearn(data_dir):
+    """diabetes130 has 3 rows of gender Unknown/Invalid: in race x gender some of those
+    groups have no positive label.  noharm leaves them out of the TPR gap by default;
+    undefined="zero" gives fairlearn's value (the rate counted as 0)."""
+    df = pd.read_csv(data_dir / "diabetes130" / "diabetic_data.csv",
+                     usecols=["race", "gender", "readmitted", "number_inpatient"])
+    y = (df.readmitted == "<30").astype(int).to_numpy()
+    pred = (df.number_inpatient > 0).astype(int).to_numpy()
+    sf = df[["race", "gender"]]
+    ours = gw.equal_opportunity_difference(y, pred, sensitive_features=sf)
+    zero = gw.equal_opportunity_difference(y, pred, sensitive_features=sf, undefined="zero")
+    theirs = fairlearn.equal_opportunity_difference(y, pred, sensitive_features=sf)
+    assert zero == pytest.approx(theirs, abs=1e-12)
+    assert ours < zero
+    rates = gw.group_rates(y, pred, sensitive_features=sf)
+    assert rates["tpr"].isna().any()                   # the groups without positives
+
+
+def test_vectorised_bootstrap_matches_the_generic_one(diabetes):
+    """accuracy_score is bootstrapped vectorised; a lambda around it takes the generic
+    per-replicate path: the same intervals up to Monte-Carlo error."""
+    from sklearn.metrics import accuracy_score
+    df, y, pred, _ = diabetes
+    fast = gw.group_table(y, pred, sensitive_features=df["race"],
+                          metrics={"acc": accuracy_score}, n_boot=400)
+    slow = gw.group_table(y, pred, sensitive_features=df["race"],
+                          metrics={"acc": lambda t, p: accuracy_score(t, p)}, n_boot=400)
+    width = fast["acc_ci_high"] - fast["acc_ci_low"]
+    assert ((fast["acc_ci_low"] - slow["acc_ci_low"]).abs() < 0.25 * width + 1e-9).all()
+    assert ((fast["acc_ci_high"] - slow["acc_ci_high"]).abs() < 0.25 * width + 1e-9).all()
+
+
 def test_minus_one_one_labels_need_pos_label():
     """-1/1 labels: with pos_label=1 fairlearn's value; without, a clear error (noharm
     used to give 0.5 where fairlearn and AIF360 give 0.25)."""

@@ -9,7 +9,10 @@ TPR, FPR) per group g, with the overall rate r_all on all rows:
   min_g min(r_g / r_all, r_all / r_g).
 
 Equalized odds takes the worse of the TPR and FPR gaps (the larger difference, the smaller
-ratio); equal opportunity the TPR gap.  ``pos_label`` names the positive label (required
+ratio); equal opportunity the TPR gap.  A group without positive (negative) labels has no
+TPR (FPR): ``undefined="drop"`` (default) leaves it out of that gap; ``"zero"`` counts the
+rate as 0, fairlearn's convention (scikit-learn's ``zero_division``), under which one tiny
+group without positives makes the TPR gap the largest TPR.  ``pos_label`` names the positive label (required
 when the labels are not 0/1, e.g. -1/1); ``sample_weight`` weights the rows.  Hard
 predictions only: scores must be thresholded first.  These follow fairlearn's
 ``demographic_parity_difference`` etc. (fairlearn is the oracle of the tests); the signed
@@ -41,7 +44,8 @@ def _groups(sensitive_features: Any, n: int) -> np.ndarray:
     if isinstance(sf, pd.DataFrame):
         if sf.isna().any().any():
             raise GroupError("sensitive_features has missing values; give them a group.")
-        labels = sf.astype(str).agg(" & ".join, axis=1).to_numpy()
+        cols = [sf[c].astype(str) for c in sf.columns]
+        labels = (cols[0].str.cat(cols[1:], sep=" & ") if len(cols) > 1 else cols[0]).to_numpy()
     else:
         arr = np.asarray(sf)
         if arr.ndim == 2:
@@ -107,9 +111,12 @@ def group_rates(y_true, y_pred, *, sensitive_features, pos_label=None,
     return pd.DataFrame(rows).set_index("group")
 
 
-def _gap(rates: pd.DataFrame, col: str, method: str, ratio: bool) -> float:
+def _gap(rates: pd.DataFrame, col: str, method: str, ratio: bool,
+         undefined: str = "drop") -> float:
     check_choice(method, name="method", choices=METHODS)
-    per = rates.drop(index="overall")[col].dropna()
+    check_choice(undefined, name="undefined", choices=("drop", "zero"))
+    per = rates.drop(index="overall")[col]
+    per = per.dropna() if undefined == "drop" else per.fillna(0.0)
     if len(per) < 2:
         raise GroupError(f"{col} is defined for fewer than two groups; the gap needs two "
                          "(groups without positive/negative labels have no TPR/FPR).")
@@ -130,10 +137,10 @@ def _gap_metric(name: str, columns: tuple[str, ...], ratio: bool, doc: str) -> C
     """A fairlearn-style metric: the worst gap (largest difference, smallest ratio) of the
     given rates between the groups."""
     def metric(y_true, y_pred, *, sensitive_features, method: str = "between_groups",
-               pos_label=None, sample_weight=None) -> float:
+               pos_label=None, sample_weight=None, undefined: str = "drop") -> float:
         r = group_rates(y_true, y_pred, sensitive_features=sensitive_features,
                         pos_label=pos_label, sample_weight=sample_weight)
-        gaps = [_gap(r, c, method, ratio) for c in columns]
+        gaps = [_gap(r, c, method, ratio, undefined) for c in columns]
         return min(gaps) if ratio else max(gaps)
     metric.__name__ = metric.__qualname__ = name
     metric.__doc__ = doc
@@ -167,6 +174,9 @@ def group_table(y_true, y_pred, *, sensitive_features, metrics: Mapping[str, Cal
     ``metrics`` maps a name to ``f(y_true, y_pred) -> float`` (scores or labels: passed as
     they are).  With ``n_boot > 0`` each cell gets a percentile interval from a bootstrap
     that resamples rows within each group (one resample serves every metric and group).
+    Ratio-of-counts metrics on 0/1 labels (scikit-learn's accuracy, recall and precision,
+    fairlearn's selection, true- and false-positive rates) are bootstrapped vectorised
+    over the replicates; any other callable is called once per replicate and group.
     """
     yt, yp = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
     if len(yt) != len(yp):
@@ -193,20 +203,75 @@ def group_table(y_true, y_pred, *, sensitive_features, metrics: Mapping[str, Cal
     table = pd.DataFrame(rows).set_index("group")
     if n_boot > 0:
         rng = np.random.default_rng(random_state)
-        reps = []
-        for _ in range(n_boot):
-            idx = {v: rng.choice(base[v], len(base[v])) for v in names[:-1]}
-            idx["overall"] = np.concatenate([idx[v] for v in names[:-1]])
-            reps.append(cells(idx))
+        counts = {k: _COUNT_METRICS.get(fn) for k, fn in metrics.items()}
+        binary = np.isin(yt, (0, 1)).all() and np.isin(yp, (0, 1)).all()
+        if binary and all(c is not None for c in counts.values()):
+            reps = _count_bootstrap(yt.astype(bool), yp.astype(bool), base, names, counts,
+                                    n_boot, rng)
+        else:
+            reps = []
+            for _ in range(n_boot):
+                idx = {v: rng.choice(base[v], len(base[v])) for v in names[:-1]}
+                idx["overall"] = np.concatenate([idx[v] for v in names[:-1]])
+                reps.append(cells(idx))
+            reps = {key: np.array([r[key] for r in reps]) for key in reps[0]}
         a = (1 - level) / 2
         for k in metrics:
             for v in names:
-                vals = np.array([r[(v, k)] for r in reps])
+                vals = reps[(v, k)]
                 vals = vals[~np.isnan(vals)]
                 lo, hi = (np.quantile(vals, [a, 1 - a]) if len(vals) else
                           (float("nan"), float("nan")))
                 table.loc[v, f"{k}_ci_low"], table.loc[v, f"{k}_ci_high"] = lo, hi
     return table
+
+
+def _count_pairs() -> dict[Callable, Callable]:
+    """Metrics that are a ratio of counts, as ``f(yt, yp) -> (numerator, denominator)``
+    over boolean (B, n) arrays: their bootstrap needs no per-replicate Python call."""
+    from sklearn import metrics as skm
+    pairs = {
+        skm.accuracy_score: lambda t, p: ((t == p).sum(-1), np.full(t.shape[:-1], t.shape[-1])),
+        skm.recall_score: lambda t, p: ((t & p).sum(-1), t.sum(-1)),
+        skm.precision_score: lambda t, p: ((t & p).sum(-1), p.sum(-1)),
+    }
+    try:
+        import fairlearn.metrics as fm
+        pairs.update({
+            fm.selection_rate: lambda t, p: (p.sum(-1), np.full(t.shape[:-1], t.shape[-1])),
+            fm.true_positive_rate: lambda t, p: ((t & p).sum(-1), t.sum(-1)),
+            fm.false_positive_rate: lambda t, p: ((~t & p).sum(-1), (~t).sum(-1)),
+        })
+    except ImportError:  # pragma: no cover - fairlearn is a dependency
+        pass
+    return pairs
+
+
+_COUNT_METRICS = _count_pairs()
+
+
+def _count_bootstrap(yt: np.ndarray, yp: np.ndarray, base: dict, names: list[str],
+                     counts: dict, n_boot: int, rng: np.random.Generator,
+                     chunk: int = 50) -> dict:
+    """Bootstrap of ratio-of-counts metrics, vectorised over replicates (rows resampled
+    within each group; ``overall`` pools each replicate's group resamples)."""
+    out = {(v, k): [] for v in names for k in counts}
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        totals = {k: [0, 0] for k in counts}
+        for v in names[:-1]:
+            rows = base[v]
+            idx = rows[rng.integers(0, len(rows), size=(b, len(rows)))]
+            t, p = yt[idx], yp[idx]
+            for k, f in counts.items():
+                num, den = f(t, p)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out[(v, k)].append(np.where(den > 0, num / np.maximum(den, 1), np.nan))
+                totals[k][0] = totals[k][0] + num
+                totals[k][1] = totals[k][1] + den
+        for k, (num, den) in totals.items():
+            out[("overall", k)].append(np.where(den > 0, num / np.maximum(den, 1), np.nan))
+    return {key: np.concatenate(v) for key, v in out.items()}
 
 
 def gaps_by_run(y_true: np.ndarray, pred_runs: np.ndarray, groups: np.ndarray
