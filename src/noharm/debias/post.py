@@ -3,6 +3,7 @@ post-processing (fairlearn's ThresholdOptimizer)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -29,6 +30,14 @@ class RejectOption:
     and the selection rule are those of AIF360's ``RejectOptionClassification`` (thresholds
     ``linspace(low, high, num_class_thresh)``, margins ``linspace(0, min(t, 1 - t),
     num_roc_margin)``), so both choose the same pair.
+
+    **Any number of groups**: give ``privileged`` (one label or a list) and any group
+    labels as ``protected``; in the critical region the privileged groups get the
+    unfavourable label and every other group the favourable one, and the constraint is on
+    the worst pair: the largest gap between any two groups (selection rate for ``spd``,
+    TPR for ``eod``, the mean of the TPR and FPR gaps for ``aod``) must be at most
+    ``metric_ub`` (``bias_`` is that unsigned gap; when no pair meets it, the smallest
+    gap is kept and ``constraint_met_`` is False).
     """
 
     metric: str = "spd"
@@ -38,6 +47,7 @@ class RejectOption:
     num_roc_margin: int = 50
     metric_lb: float = -0.05
     metric_ub: float = 0.05
+    privileged: Any = None
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         thetas = np.linspace(self.low_class_thresh, self.high_class_thresh,
@@ -56,6 +66,8 @@ class RejectOption:
         check_choice(self.metric, name="metric", choices=ROC_METRICS)
         y = np.asarray(y_true).astype(int)
         p = np.asarray(proba, dtype=float)
+        if self.privileged is not None:
+            return self._fit_groups(y, p, protected)
         a = check_protected(protected, len(p))
         th, m = self.grid()
         # Positives of every grid point by counting, not by labelling every row: an
@@ -86,8 +98,68 @@ class RejectOption:
         self.grid_balanced_accuracy_, self.grid_bias_ = ba, bias
         return self
 
+    def _privileged_mask(self, protected, n: int) -> tuple[np.ndarray, np.ndarray]:
+        from ..fairness.groupwise import _groups
+        labels = _groups(protected, n)
+        priv = self.privileged if isinstance(self.privileged, (list, tuple, set)) else \
+            [self.privileged]
+        priv = {str(v) for v in priv}
+        unknown = sorted(priv - set(labels))
+        if unknown and not hasattr(self, "groups_"):
+            raise GroupError(f"privileged value(s) {unknown} do not occur in the protected "
+                             f"attribute (values: {sorted(set(labels))[:8]}).")
+        return labels, np.isin(labels, list(priv))
+
+    def _fit_groups(self, y: np.ndarray, p: np.ndarray, protected) -> "RejectOption":
+        """Worst-pair version for any number of groups (see the class docstring)."""
+        labels, priv = self._privileged_mask(protected, len(p))
+        groups = sorted(set(labels))
+        if len(groups) < 2 or priv.all() or not priv.any():
+            raise GroupError("reject option needs at least two groups, privileged and not.")
+        th, m = self.grid()
+        rates: dict[str, list] = {"sel": [], "tpr": [], "fpr": []}
+        tp_all = np.zeros(len(th))
+        fp_all = np.zeros(len(th))
+        for g in groups:
+            mask = labels == g
+            cut = th + m if priv[mask][0] else th - m
+            counts = {}
+            for t in (0, 1):
+                s_c = np.sort(p[mask & (y == t)])
+                counts[t] = (len(s_c) - np.searchsorted(s_c, cut, side="right"), len(s_c))
+            (fp, n0), (tp, n1) = counts[0], counts[1]
+            tp_all, fp_all = tp_all + tp, fp_all + fp
+            rates["sel"].append((tp + fp) / (n0 + n1))
+            if n1:
+                rates["tpr"].append(tp / n1)
+            if n0:
+                rates["fpr"].append(fp / n0)
+
+        def gap(r: list) -> np.ndarray:
+            r = np.vstack(r)
+            return r.max(0) - r.min(0)
+        bias = {"spd": lambda: gap(rates["sel"]), "eod": lambda: gap(rates["tpr"]),
+                "aod": lambda: 0.5 * (gap(rates["tpr"]) + gap(rates["fpr"]))}[self.metric]()
+        n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+        if n_pos == 0 or n_neg == 0:
+            raise GroupError("reject option needs both labels among the rows.")
+        ba = 0.5 * (tp_all / n_pos + 1 - fp_all / n_neg)
+        ok = bias <= self.metric_ub
+        self.constraint_met_ = bool(ok.any())
+        best = (np.flatnonzero(ok)[np.argmax(ba[ok])] if self.constraint_met_
+                else int(np.nanargmin(bias)))
+        self.threshold_, self.margin_ = float(th[best]), float(m[best])
+        self.balanced_accuracy_, self.bias_ = float(ba[best]), float(bias[best])
+        self.grid_balanced_accuracy_, self.grid_bias_ = ba, bias
+        self.groups_ = groups
+        return self
+
     def predict(self, proba, protected) -> np.ndarray:
         p = np.asarray(proba, dtype=float)
+        if self.privileged is not None:
+            _, priv = self._privileged_mask(protected, len(p))
+            return self._labels(p, priv.astype(int), np.array([self.threshold_]),
+                                np.array([self.margin_]))[0].astype(int)
         a = check_protected(protected, len(p))
         return self._labels(p, a, np.array([self.threshold_]),
                             np.array([self.margin_]))[0].astype(int)
