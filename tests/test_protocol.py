@@ -21,14 +21,14 @@ def test_small_protocol_results_shape_and_summary():
     r = res.results[res.results["role"] == "test"]
     assert set(r["model"]) == {"generic", "decoupled", "conditional-bias", "logreg", "hgb",
                                "reference", "guarded"}
-    assert set(r["metric"]) == {"accuracy", "auroc", "balanced_accuracy"}
+    assert set(r["metric"]) == {"accuracy", "auroc", "balanced_accuracy", "brier", "ece"}
     # one row per model x outer split x seed x fold x group x metric
-    assert len(r) == 7 * 2 * 1 * 3 * 5 * 3
+    assert len(r) == 7 * 2 * 1 * 3 * 5 * 5
     assert set(r.columns) == {"study", "model", "outer_split", "seed", "fold", "role",
                               "subgroup", "metric", "value", "n"}
     s = res.summary
     assert list(s.columns) == SUMMARY_COLUMNS
-    assert len(s) == 7 * 5 * 3 + 7 * 2 * 2    # subgroup x model x metric, then per model
+    assert len(s) == 7 * 5 * 5 + 7 * 2 * 2    # subgroup x model x metric, then per model
     #                                           the 2 gaps across each of the 2 attributes
     ref = s[s.model == "reference"]
     assert ref["gain"].isna().all() and (ref["verdict"] == "reference").all()
@@ -95,7 +95,9 @@ def test_protocol_errors():
 
 def test_group_metrics_match_fairlearn():
     from fairlearn.metrics import MetricFrame
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss,
+                                 roc_auc_score)
+    from noharm.fairness.groupwise import expected_calibration_error
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 80)
     g = rng.choice(["a", "b", "c"], 80)
@@ -105,7 +107,9 @@ def test_group_metrics_match_fairlearn():
         mf = MetricFrame(metrics={"accuracy": lambda t, s: accuracy_score(t, s >= 0.5),
                                   "auroc": roc_auc_score,
                                   "balanced_accuracy":
-                                      lambda t, s: balanced_accuracy_score(t, s >= 0.5)},
+                                      lambda t, s: balanced_accuracy_score(t, s >= 0.5),
+                                  "brier": brier_score_loss,
+                                  "ece": expected_calibration_error},
                          y_true=y, y_pred=p[r], sensitive_features=g)
         mine = m[m.run == r].pivot(index="group", columns="metric", values="value")
         np.testing.assert_allclose(mine.loc[["a", "b", "c"]].to_numpy(), mf.by_group.to_numpy())

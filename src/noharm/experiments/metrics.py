@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-METRIC_NAMES = ("accuracy", "auroc", "balanced_accuracy")
+METRIC_NAMES = ("accuracy", "auroc", "balanced_accuracy", "brier", "ece")
+ECE_BINS = 10
 REGRESSION_METRICS = ("mse", "mae", "r2")
 
 
@@ -43,14 +44,33 @@ def _metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
     pos = y == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     acc = (pred == pos).mean(1)
+    calib = {"brier": ((proba - pos) ** 2).mean(1), "ece": _ece(pos, proba)}
     if n_pos == 0 or n_neg == 0:
         nan = np.full(len(proba), np.nan)
-        return {"accuracy": acc, "auroc": nan, "balanced_accuracy": nan}
+        return {"accuracy": acc, "auroc": nan, "balanced_accuracy": nan, **calib}
     tpr = pred[:, pos].mean(1)
     tnr = (~pred[:, ~pos]).mean(1)
     ranks = rankdata(proba, axis=1)
     auroc = (ranks[:, pos].sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return {"accuracy": acc, "auroc": auroc, "balanced_accuracy": (tpr + tnr) / 2}
+    return {"accuracy": acc, "auroc": auroc, "balanced_accuracy": (tpr + tnr) / 2, **calib}
+
+
+def _ece(pos: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> np.ndarray:
+    """Expected calibration error of every run (equal-width bins on [0, 1], as
+    :func:`noharm.fairness.groupwise.expected_calibration_error`)."""
+    n = proba.shape[1]
+    if n == 0:
+        return np.full(len(proba), np.nan)
+    edges = np.linspace(0, 1, n_bins + 1)
+    b = np.clip(np.searchsorted(edges, proba, side="right") - 1, 0, n_bins - 1)
+    out = np.zeros(len(proba))
+    for k in range(n_bins):
+        m = b == k
+        cnt = m.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gap = np.abs((proba * m).sum(1) - (pos[None, :] * m).sum(1)) / np.maximum(cnt, 1)
+        out += np.where(cnt > 0, cnt / n * gap, 0.0)
+    return out
 
 
 def group_metrics(y: np.ndarray, proba: np.ndarray, groups: np.ndarray) -> pd.DataFrame:

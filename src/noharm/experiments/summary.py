@@ -16,7 +16,8 @@ SUMMARY_COLUMNS = ["subgroup", "model", "metric", "n_test", "mean", "sd", "refer
 
 
 #: metrics where a lower value is better (a negative gain "helps")
-LOWER_IS_BETTER = {"mse", "mae", "log_loss", "dp_difference", "eqodds_difference"}
+LOWER_IS_BETTER = {"mse", "mae", "log_loss", "dp_difference", "eqodds_difference", "brier",
+                   "ece"}
 
 
 def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,

@@ -102,8 +102,9 @@ def regression_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def secondary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Subgroup x model: AUROC and balanced accuracy (mean ± sd, percent)."""
-    summary = summary[summary["metric"].isin(["auroc", "balanced_accuracy"])]
+    """Subgroup x model: AUROC, balanced accuracy and calibration (ECE, Brier score) when
+    present (mean ± sd, percent; Brier x 100)."""
+    summary = summary[summary["metric"].isin(["auroc", "balanced_accuracy", "ece", "brier"])]
     wide = summary.pivot_table(index=["subgroup", "model"], columns="metric",
                                values=["mean", "sd"], sort=False, dropna=False)
     nan = float("nan")
@@ -112,7 +113,11 @@ def secondary_table(summary: pd.DataFrame) -> pd.DataFrame:
         rows.append({"subgroup": sub, "model": LABELS.get(model, model),
                      "AUROC": _pct(r.get(("mean", "auroc"), nan), r.get(("sd", "auroc"), nan)),
                      "balanced accuracy": _pct(r.get(("mean", "balanced_accuracy"), nan),
-                                               r.get(("sd", "balanced_accuracy"), nan))})
+                                               r.get(("sd", "balanced_accuracy"), nan)),
+                     **({"ECE": _pct(r.get(("mean", "ece"), nan), r.get(("sd", "ece"), nan)),
+                         "Brier x 100": _pct(r.get(("mean", "brier"), nan),
+                                             r.get(("sd", "brier"), nan))}
+                        if ("mean", "ece") in r.index else {})})
     return pd.DataFrame(rows)
 
 
@@ -167,7 +172,9 @@ def markdown_report(summary: pd.DataFrame, title: str = "noharm personalization"
              f"rows) and a verdict where Holm's adjustment over the subgroups of each model "
              f"keeps p < {alpha}.",
              markdown_table(accuracy_table(summary)),
-             "AUROC and balanced accuracy (%), mean ± sd over runs.",
+             "AUROC, balanced accuracy and expected calibration error (ECE, 10 equal-width "
+             "bins) in %, Brier score x 100 (lower ECE and Brier: better calibrated), mean ± "
+             "sd over runs.",
              markdown_table(secondary_table(summary))]
     gaps = gap_table(summary)
     if len(gaps):
