@@ -251,7 +251,7 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             gain = gain_figure(summary)
             if gain:
                 parts.append(gain)
-            parts.append("<h3>AUROC and balanced accuracy (%)</h3>"
+            parts.append("<h3>AUROC, balanced accuracy, ECE (%) and Brier score (x 100)</h3>"
                          + _table(secondary_table(summary)))
             res_file = d / "results.csv"
             guard = _read_csv(res_file) if res_file.is_file() else pd.DataFrame()
