@@ -90,13 +90,7 @@ class RejectOption:
         bias = {"spd": sel[0] - sel[1], "eod": tpr[0] - tpr[1],
                 "aod": 0.5 * ((fpr[0] - fpr[1]) + (tpr[0] - tpr[1]))}[self.metric]
         ok = (bias >= self.metric_lb) & (bias <= self.metric_ub)
-        self.constraint_met_ = bool(ok.any())
-        best = (np.flatnonzero(ok)[np.argmax(ba[ok])] if self.constraint_met_
-                else int(np.nanargmin(bias)))
-        self.threshold_, self.margin_ = float(th[best]), float(m[best])
-        self.balanced_accuracy_, self.bias_ = float(ba[best]), float(bias[best])
-        self.grid_balanced_accuracy_, self.grid_bias_ = ba, bias
-        return self
+        return self._select(th, m, ba, bias, ok)
 
     def _privileged_mask(self, protected, n: int) -> tuple[np.ndarray, np.ndarray]:
         from ..fairness.groupwise import _groups
@@ -144,14 +138,19 @@ class RejectOption:
         if n_pos == 0 or n_neg == 0:
             raise GroupError("reject option needs both labels among the rows.")
         ba = 0.5 * (tp_all / n_pos + 1 - fp_all / n_neg)
-        ok = bias <= self.metric_ub
+        self.groups_ = groups
+        return self._select(th, m, ba, bias, bias <= self.metric_ub)
+
+    def _select(self, th: np.ndarray, m: np.ndarray, ba: np.ndarray, bias: np.ndarray,
+                ok: np.ndarray) -> "RejectOption":
+        """Keep the grid point with the highest balanced accuracy among those meeting the
+        constraint (first on ties), else the one with the smallest bias."""
         self.constraint_met_ = bool(ok.any())
         best = (np.flatnonzero(ok)[np.argmax(ba[ok])] if self.constraint_met_
                 else int(np.nanargmin(bias)))
         self.threshold_, self.margin_ = float(th[best]), float(m[best])
         self.balanced_accuracy_, self.bias_ = float(ba[best]), float(bias[best])
         self.grid_balanced_accuracy_, self.grid_bias_ = ba, bias
-        self.groups_ = groups
         return self
 
     def predict(self, proba, protected) -> np.ndarray:
