@@ -309,7 +309,7 @@ class PersonalizationStudy(Study):
 
     def summarize(self, results: pd.DataFrame, context: Evaluation | None = None
                   ) -> pd.DataFrame:
-        row_diffs = self._row_accuracy_diffs(context) if (
+        row_diffs = self._row_diffs(context) if (
             context is not None and self.outer_splits == 1) else None
         summary = gain_summary(results[results["role"] == "test"], reference="reference",
                                test_train_ratio=self.test_size / (1 - self.test_size),
@@ -343,10 +343,10 @@ class PersonalizationStudy(Study):
         ext["seed"] = ext["seed"] + 1_000_000 * results.loc[ext.index, "outer_split"]
         return gain_summary(ext, reference="reference", test_train_ratio=float("nan"),
                             alpha=self.guard_alpha,
-                            row_diffs=self._row_accuracy_diffs(context, external=True),
+                            row_diffs=self._row_diffs(context, external=True),
                             row_metric=self._row_metric)
 
-    def _row_accuracy_diffs(self, context: Evaluation, external: bool = False
+    def _row_diffs(self, context: Evaluation, external: bool = False
                             ) -> dict[tuple[str, str], np.ndarray]:
         """Per (subgroup, model), each test row's run-averaged correctness minus the
         reference's (for the bootstrap over test rows): outer split 0's test rows, or
