@@ -1,4 +1,5 @@
-"""Shared parts of the debiasing methods: model conversion, evaluation with the
+"""Shared parts of the debiasing methods: the rows they read (arrays or a torch
+``Dataset`` read lazily in batches, e.g. images), model conversion, evaluation with the
 balanced-accuracy threshold, selection objectives, results."""
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.data import Dataset, default_collate
 
+from .._device import resolve_device
 from .._validation import check_choice
 from ..errors import ConfigError, GroupError
 from ..fairness import best_threshold, eod_proxy, spd_proxy
@@ -82,6 +85,45 @@ def as_module(model: Any, run: int = 0) -> nn.Module:
     return nn.Sequential(*layers).eval()
 
 
+class RowData:
+    """The rows a debiasing method reads, on ``device``.
+
+    ``X`` is an array (n, ...) held in memory, or a torch ``Dataset`` whose item ``i`` is
+    the input of row ``i`` (or a tuple starting with it): a Dataset is read lazily, only
+    the rows of one batch at a time, so an image cohort never has to fit in memory.
+    """
+
+    def __init__(self, X: Any, device: torch.device, batch_size: int = 256):
+        self.device, self.batch_size = device, int(batch_size)
+        if isinstance(X, Dataset):
+            self.dataset, self.tensor = X, None
+            self.n = len(X)           # type: ignore[arg-type]
+        else:
+            self.dataset = None
+            self.tensor = torch.as_tensor(np.asarray(X, dtype=np.float32))
+            self.n = len(self.tensor)
+
+    def get(self, rows: torch.Tensor | np.ndarray | range) -> torch.Tensor:
+        """The inputs of ``rows`` (positions), stacked, on the device."""
+        if self.tensor is not None:
+            return self.tensor[torch.as_tensor(np.asarray(rows), dtype=torch.long)].to(
+                self.device)
+        items = [self.dataset[int(i)] for i in rows]
+        items = [it[0] if isinstance(it, (tuple, list)) else it for it in items]
+        return default_collate(items).float().to(self.device)
+
+    def batches(self):
+        """``(rows, inputs)`` over every row, in order, ``batch_size`` at a time."""
+        for start in range(0, self.n, self.batch_size):
+            rows = torch.arange(start, min(start + self.batch_size, self.n))
+            yield rows, self.get(rows)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return torch.device("cpu") if p is None else p.device
+
+
 def logits_of(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     out = model(X)
     return out.reshape(out.shape[0], -1)[:, -1] if out.dim() > 1 else out
@@ -95,12 +137,20 @@ class Evaluation:
 
 
 class Evaluator:
-    """Validation data + metric: evaluates a model at its balanced-accuracy threshold."""
+    """Validation data + metric: evaluates a model at its balanced-accuracy threshold.
 
-    def __init__(self, X: Any, y: Any, protected: Any, metric: str = "spd"):
+    ``X``: an array or a torch ``Dataset`` (see :class:`RowData`); ``device``: where the
+    model and the batches go (``"cpu"``, ``"auto"``, ``"cuda[:N]"``)."""
+
+    def __init__(self, X: Any, y: Any, protected: Any, metric: str = "spd", *,
+                 device: str | torch.device | None = "cpu", batch_size: int = 256):
         check_choice(metric, name="metric", choices=tuple(BIAS_METRICS))
-        self.X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        self.device = resolve_device(device)
+        self.data = RowData(X, self.device, batch_size)
         self.y = np.asarray(y).astype(int)
+        if len(self.y) != self.data.n:
+            raise GroupError(f"X has {self.data.n} rows but y has {len(self.y)}; give one "
+                             "label per row.")
         self.a = check_protected(protected, len(self.y))
         if len(np.unique(self.y)) < 2:
             raise GroupError("the validation labels hold one class only; debiasing needs both.")
@@ -110,13 +160,29 @@ class Evaluator:
                     raise GroupError(f"no positive labels in the {name} group of the validation "
                                      "data, so EOD is undefined; use --metric spd or more data.")
         self.metric = metric
-        self.yt = torch.as_tensor(self.y)
-        self.at = torch.as_tensor(self.a)
+        self.yt = torch.as_tensor(self.y).to(self.device)
+        self.at = torch.as_tensor(self.a).to(self.device)
+        self.n = self.data.n
 
-    def proba(self, model: nn.Module, X: torch.Tensor | None = None) -> np.ndarray:
+    def get(self, rows) -> torch.Tensor:
+        """Inputs of validation rows ``rows``."""
+        return self.data.get(rows)
+
+    def proba(self, model: nn.Module, X: Any = None) -> np.ndarray:
+        """Predicted probabilities of the validation rows (or of ``X``), batch by batch."""
+        data = self.data if X is None else RowData(X, self.device, self.data.batch_size)
         model.eval()
         with torch.no_grad():
-            return torch.sigmoid(logits_of(model, self.X if X is None else X)).numpy()
+            out = [torch.sigmoid(logits_of(model, x)) for _, x in data.batches()]
+        return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+
+    def proxy_weights(self) -> torch.Tensor:
+        """w with proxy(p) = sum_i w_i p_i over all validation rows (the proxies are
+        differences of group means), so a full-data gradient is a sum over batches."""
+        a = self.at.float()
+        keep = torch.ones_like(a) if self.metric == "spd" else (self.yt == 1).float()
+        w0, w1 = (1 - a) * keep, a * keep
+        return w0 / w0.sum().clamp_min(1) - w1 / w1.sum().clamp_min(1)
 
     def evaluate(self, model: nn.Module) -> Evaluation:
         p = self.proba(model)
@@ -154,15 +220,19 @@ class DebiasResult:
     extra: Any = None
     predict_fn: Callable | None = field(default=None, repr=False)
 
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """P(Y = 1) of the debiased model for new rows (an array or a torch Dataset)."""
+        self.model.eval()
+        data = RowData(X, model_device(self.model))
+        with torch.no_grad():
+            out = [torch.sigmoid(logits_of(self.model, x)) for _, x in data.batches()]
+        return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+
     def predict(self, X: Any, protected: Any) -> np.ndarray:
         """Labels for new rows (the protected attribute is needed by post-processing)."""
         if self.predict_fn is not None:
             return self.predict_fn(X, protected)
-        self.model.eval()
-        with torch.no_grad():
-            p = torch.sigmoid(logits_of(self.model, torch.as_tensor(
-                np.asarray(X, dtype=np.float32)))).numpy()
-        return (p >= self.threshold).astype(int)
+        return (self.predict_proba(X) >= self.threshold).astype(int)
 
 
 class Selector:

@@ -2,11 +2,15 @@
 Savani et al., 2020; Marcinkevics, Ozkan & Vogt, 2022 and its 2025 extension).
 
 Every method takes a trained classifier (a fitted GenericClassifier or an ``nn.Module``
-returning logits), validation ``X, y`` and a binary ``protected`` attribute (1 =
+returning logits, e.g. a CNN), validation ``X, y`` and a binary ``protected`` attribute (1 =
 privileged), explores modified models, and keeps the one the selection objective prefers
 (default: min |bias| subject to BA >= rho, rho = 0.95 x the original BA).  The bias is
 measured at each candidate's balanced-accuracy-maximising threshold.  Fine-tuning
 methods run the network in eval mode (BatchNorm statistics frozen, no dropout).
+
+``X`` is an array or a torch ``Dataset`` (images): a Dataset is read lazily, one batch
+at a time, for every forward pass, influence (gradients summed over batches) and
+fine-tuning step.  ``device="auto" | "cpu" | "cuda[:N]"`` says where the model runs.
 """
 from __future__ import annotations
 
@@ -27,9 +31,10 @@ from ._common import DebiasResult, Evaluator, Selector, as_module, logits_of
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
 
 
-def _setup(model: Any, X, y, protected, metric: str, objective: str, rho, eps):
-    net = as_module(model)
-    ev = Evaluator(X, y, protected, metric)
+def _setup(model: Any, X, y, protected, metric: str, objective: str, rho, eps,
+           device="cpu", batch_size: int = 256):
+    ev = Evaluator(X, y, protected, metric, device=device, batch_size=batch_size)
+    net = as_module(model).to(ev.device)
     return net, ev, Selector(net, ev, objective=objective, rho=rho, eps=eps)
 
 
@@ -37,10 +42,11 @@ def _setup(model: Any, X, y, protected, metric: str, objective: str, rho, eps):
 def random_perturbation(model: Any, X, y, protected, *, metric: str = "spd",
                         objective: str = "constrained", rho: float | None = None,
                         eps: float = 0.05, n_trials: int = 101, sigma: float = 0.1,
-                        random_state: int = 0) -> DebiasResult:
-    """Each trial multiplies every parameter by 1 + sigma * N(0, 1); keep the best trial."""
+                        random_state: int = 0, device: str = "cpu") -> DebiasResult:
+    """Each trial multiplies every parameter by 1 + sigma * N(0, 1); keep the best trial.
+    (The noise is drawn on the CPU, so a seed gives the same trials on any device.)"""
     check_positive_int(n_trials, name="n_trials")
-    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     base = copy.deepcopy(net.state_dict())
     g = torch.Generator().manual_seed(random_state)
     with set_threads(1):
@@ -48,7 +54,7 @@ def random_perturbation(model: Any, X, y, protected, *, metric: str = "spd",
             net.load_state_dict(base)
             with torch.no_grad():
                 for p in net.parameters():
-                    p.mul_(1 + sigma * torch.randn(p.shape, generator=g))
+                    p.mul_(1 + sigma * torch.randn(p.shape, generator=g).to(p.device))
             sel.offer(net, ev.evaluate(net), trial, f"trial {trial}")
     return sel.result("random_perturbation", net)
 
@@ -96,23 +102,29 @@ def unit_index(net: nn.Module, masks: UnitMasks, ev: Evaluator) -> list[tuple[in
     """(layer, channel) of every hidden unit, from one forward pass."""
     net.eval()
     with torch.no_grad():
-        logits_of(net, ev.X[:2])
+        logits_of(net, ev.get(range(min(2, ev.n))))
     return [(li, c) for li, u in enumerate(masks.units) for c in range(masks.outputs[u].shape[1])]
 
 
 def influence(net: nn.Module, masks: UnitMasks, ev: Evaluator) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit: sum over validation rows of d proxy / d activation, and of h * grad."""
+    """Per unit: sum over validation rows of d proxy / d activation, and of h * grad.
+
+    The proxy is a weighted sum of the rows' probabilities (:meth:`Evaluator.proxy_weights`),
+    so the gradients are accumulated batch by batch (one backward pass per batch)."""
     net.eval()
+    w = ev.proxy_weights()
+    infl = [0.0] * len(masks.units)
+    sal = [0.0] * len(masks.units)
+    for rows, x in ev.data.batches():
+        net.zero_grad()
+        proxy = (w[rows.to(w.device)] * torch.sigmoid(logits_of(net, x))).sum()
+        proxy.backward()
+        for k, u in enumerate(masks.units):
+            out = masks.outputs[u]
+            dims = [0] + list(range(2, out.dim()))
+            infl[k] = infl[k] + out.grad.sum(dims).detach().double().cpu().numpy()
+            sal[k] = sal[k] + (out.grad * out).sum(dims).detach().double().cpu().numpy()
     net.zero_grad()
-    x = ev.X.clone().requires_grad_(True)
-    proxy = ev.proxy(torch.sigmoid(logits_of(net, x)))
-    proxy.backward()
-    infl, sal = [], []
-    for u in masks.units:
-        out = masks.outputs[u]
-        dims = [0] + list(range(2, out.dim()))
-        infl.append(out.grad.sum(dims).detach().numpy())
-        sal.append((out.grad * out).sum(dims).detach().numpy())
     return np.concatenate(infl), np.concatenate(sal)
 
 
@@ -122,15 +134,39 @@ def _apply(masks: UnitMasks, index: list[tuple[int, int]], pruned: np.ndarray) -
         sizes[li] = max(sizes.get(li, 0), c + 1)
     flat = iter(~pruned)
     for li, u in enumerate(masks.units):
-        masks.masks[u] = torch.tensor([float(next(flat)) for _ in range(sizes[li])])
+        masks.masks[u] = torch.tensor([float(next(flat)) for _ in range(sizes[li])],
+                                      device=masks.outputs[u].device)
 
 
 # ---------------------------------------------------------------- pruning
+def _prune(net: nn.Module, masks: UnitMasks, index, ev: Evaluator, sel: Selector, *,
+           dynamic: bool, steps: int, min_ba: float) -> None:
+    """Prune one unit at a time against the bias, offering every step to ``sel``."""
+    pruned = np.zeros(len(index), bool)
+    infl, _ = influence(net, masks, ev)
+    bias = sel.original.bias
+    for step in range(1, steps + 1):
+        if dynamic and step > 1:
+            infl, _ = influence(net, masks, ev)
+        score = np.where(pruned, np.nan, infl if bias > 0 else -infl)
+        if np.isnan(score).all():
+            break
+        j = int(np.nanargmax(score))
+        pruned[j] = True
+        _apply(masks, index, pruned)
+        e = ev.evaluate(net)
+        sel.offer(net, e, step, f"unit {index[j]}", extra=pruned.copy())
+        bias = e.bias
+        if e.balanced_accuracy < min_ba:
+            break
+
+
 def pruning(model: Any, X, y, protected, *, metric: str = "spd",
             objective: str = "constrained", rho: float | None = None, eps: float = 0.05,
-            dynamic: bool = False, max_steps: int | None = None, min_ba: float = 0.52
-            ) -> DebiasResult:
-    """Prune one hidden unit at a time in the direction that reduces |bias|.
+            dynamic: bool = False, max_steps: int | None = None, min_ba: float = 0.52,
+            device: str = "cpu", batch_size: int = 256) -> DebiasResult:
+    """Prune one hidden unit (a neuron, or a conv channel) at a time in the direction that
+    reduces |bias|.
 
     Influence of a unit = sum over validation rows of d proxy / d activation (the proxy
     replaces Ŷ by the predicted probability).  With bias > 0 the unit of largest influence
@@ -139,28 +175,13 @@ def pruning(model: Any, X, y, protected, *, metric: str = "spd",
     units).  The returned model carries the masks as forward hooks; ``result.extra`` lists
     the pruned (layer, unit) pairs.
     """
-    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device,
+                          batch_size)
     masks = UnitMasks(net, hidden_units(net))
     index = unit_index(net, masks, ev)
-    pruned = np.zeros(len(index), bool)
     steps = max_steps if max_steps is not None else len(index) // 2
     with set_threads(1):
-        infl, _ = influence(net, masks, ev)
-        bias = sel.original.bias
-        for step in range(1, steps + 1):
-            if dynamic and step > 1:
-                infl, _ = influence(net, masks, ev)
-            score = np.where(pruned, np.nan, infl if bias > 0 else -infl)
-            if np.isnan(score).all():
-                break
-            j = int(np.nanargmax(score))
-            pruned[j] = True
-            _apply(masks, index, pruned)
-            e = ev.evaluate(net)
-            sel.offer(net, e, step, f"unit {index[j]}", extra=pruned.copy())
-            bias = e.bias
-            if e.balanced_accuracy < min_ba:
-                break
+        _prune(net, masks, index, ev, sel, dynamic=dynamic, steps=steps, min_ba=min_ba)
     res = sel.result("pruning_dynamic" if dynamic else "pruning", net)
     _finalise_masks(res, masks, index)
     return res
@@ -175,12 +196,47 @@ def _finalise_masks(res: DebiasResult, masks: UnitMasks, index) -> None:
 
 def adaptive_pruning(model: Any, X, y, protected, *, metric: str = "spd",
                      objective: str = "constrained", rho: float | None = None,
-                     eps: float = 0.05, n_clusters: int = 8, min_ba: float = 0.52,
-                     random_state: int = 0) -> DebiasResult:
+                     eps: float = 0.05, max_steps: int | None = None, min_ba: float = 0.52,
+                     lam: float = 1.0, dynamic_lambda: bool = True, lr: float = 1e-4,
+                     n_steps: int = 200, batch_size: int = 512, eval_every: int = 10,
+                     random_state: int = 0, device: str = "cpu") -> DebiasResult:
+    """Adaptive pruning as seed 004 describes it: an engineered bias gradient descent on a
+    bias-pruned model.
+
+    1. Prune units one at a time by influence, as :func:`pruning` (static influence).
+    2. Take the pruned model that pruning's selection would keep (the unpruned one when
+       no step met the objective) and fine-tune it, masks kept, with the engineered loss
+       BCE + lambda * (+/- proxy) (:func:`engineered_gradient`, dynamic lambda by default).
+    3. Keep, by the selection objective, the best of every candidate of both stages.
+    """
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
+    masks = UnitMasks(net, hidden_units(net))
+    index = unit_index(net, masks, ev)
+    steps = max_steps if max_steps is not None else len(index) // 2
+    with set_threads(1):
+        _prune(net, masks, index, ev, sel, dynamic=False, steps=steps, min_ba=min_ba)
+        chosen = (sel.best_extra.copy() if sel.best_extra is not None
+                  else np.zeros(len(index), bool))
+        _apply(masks, index, chosen)
+        net.load_state_dict(sel.original_state)      # pruning changes masks, not weights
+        loss = _engineered_loss(net, ev, sel, lam=lam, dynamic=dynamic_lambda)
+        _finetune(net, ev, sel, loss, lr=lr, n_steps=n_steps, batch_size=batch_size,
+                  eval_every=eval_every, random_state=random_state, extra=chosen,
+                  label=f"{int(chosen.sum())} units pruned, ")
+    res = sel.result("adaptive_pruning", net)
+    _finalise_masks(res, masks, index)
+    return res
+
+
+def cluster_pruning(model: Any, X, y, protected, *, metric: str = "spd",
+                    objective: str = "constrained", rho: float | None = None,
+                    eps: float = 0.05, n_clusters: int = 8, min_ba: float = 0.52,
+                    random_state: int = 0, device: str = "cpu") -> DebiasResult:
     """Cluster the units by normalised saliency (|h * d proxy / dh|) and weight magnitude,
     then prune cluster by cluster (most bias-aligned influence first), selecting like
-    :func:`pruning`."""
-    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    :func:`pruning`.  (noharm's earlier reading of "adaptive pruning"; kept under its own
+    name for comparison.)"""
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     masks = UnitMasks(net, hidden_units(net))
     index = unit_index(net, masks, ev)
     with set_threads(1):
@@ -201,7 +257,7 @@ def adaptive_pruning(model: Any, X, y, protected, *, metric: str = "spd",
             sel.offer(net, e, step, f"cluster {c} ({len(new)} units)", extra=pruned.copy())
             if e.balanced_accuracy < min_ba or pruned.all():
                 break
-    res = sel.result("adaptive_pruning", net)
+    res = sel.result("cluster_pruning", net)
     _finalise_masks(res, masks, index)
     return res
 
@@ -219,56 +275,94 @@ def _unit_magnitudes(net: nn.Module, masks: UnitMasks, index) -> np.ndarray:
 
 # ---------------------------------------------------------------- fine-tuning methods
 def _finetune(net: nn.Module, ev: Evaluator, sel: Selector, loss_fn, *, lr: float,
-              n_steps: int, batch_size: int, eval_every: int, random_state: int) -> None:
+              n_steps: int, batch_size: int, eval_every: int, random_state: int,
+              extra: Any = None, label: str = "") -> None:
+    """Adam on ``loss_fn(rows, x)`` over random validation batches (eval mode: BatchNorm
+    statistics frozen, no dropout); every ``eval_every`` steps the model is offered to the
+    selector.  ``loss_fn`` may set the gradients itself and return None."""
+    check_positive_int(n_steps, name="n_steps")
+    check_positive_int(batch_size, name="batch_size")
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(random_state)
-    n = len(ev.y)
     with set_threads(1):
         for step in range(1, n_steps + 1):
-            rows = torch.randperm(n, generator=g)[:batch_size]
+            rows = torch.randperm(ev.n, generator=g)[:batch_size]
             net.eval()
             opt.zero_grad()
-            loss_fn(rows).backward()
+            loss = loss_fn(rows, ev.get(rows))
+            if loss is not None:
+                loss.backward()
             opt.step()
             if step % eval_every == 0 or step == n_steps:
-                sel.offer(net, ev.evaluate(net), step, f"step {step}")
+                sel.offer(net, ev.evaluate(net), step, f"{label}step {step}", extra=extra)
 
 
 def bias_gradient(model: Any, X, y, protected, *, metric: str = "spd",
                   objective: str = "constrained", rho: float | None = None,
                   eps: float = 0.05, lr: float = 1e-5, n_steps: int = 200,
-                  batch_size: int = 512, eval_every: int = 10, random_state: int = 0
-                  ) -> DebiasResult:
+                  batch_size: int = 512, eval_every: int = 10, random_state: int = 0,
+                  device: str = "cpu") -> DebiasResult:
     """Bias gradient descent / ascent: fine-tune with Adam to minimise +proxy (bias > 0,
     descent) or -proxy (bias < 0, ascent); keep the best checkpoint."""
-    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     sign = 1.0 if sel.original.bias > 0 else -1.0
 
-    def loss(rows):
-        return sign * ev.proxy(torch.sigmoid(logits_of(net, ev.X[rows])), rows)
+    def loss(rows, x):
+        return sign * ev.proxy(torch.sigmoid(logits_of(net, x)), rows)
     _finetune(net, ev, sel, loss, lr=lr, n_steps=n_steps, batch_size=batch_size,
               eval_every=eval_every, random_state=random_state)
     return sel.result("bias_gradient", net)
 
 
-def engineered_gradient(model: Any, X, y, protected, *, metric: str = "spd",
-                        objective: str = "constrained", rho: float | None = None,
-                        eps: float = 0.05, lam: float = 1.0, lr: float = 1e-4,
-                        n_steps: int = 200, batch_size: int = 512, eval_every: int = 10,
-                        random_state: int = 0) -> DebiasResult:
-    """Engineered bias gradient: fine-tune on BCE + lam * (+/- proxy), keeping accuracy in
-    the loss while pushing the bias towards 0."""
-    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+def _engineered_loss(net: nn.Module, ev: Evaluator, sel: Selector, *, lam: float,
+                     dynamic: bool):
+    """BCE + lambda_t * (+/- proxy) on a batch; sets the gradients itself.
+
+    Fixed: lambda_t = lam.  Dynamic: lambda_t = lam * (||grad BCE|| / ||grad proxy||) *
+    min(1, |proxy_t| / eps): the bias gradient is rescaled to the size of the prediction
+    gradient (so lam means the same for every architecture and data set), and its weight
+    falls as the batch's bias proxy falls inside the tolerance eps (no push once the bias
+    is small, which is what costs accuracy).
+    """
     sign = 1.0 if sel.original.bias > 0 else -1.0
     yf = ev.yt.float()
+    params = [p for p in net.parameters() if p.requires_grad]
 
-    def loss(rows):
-        logit = logits_of(net, ev.X[rows])
-        return (F.binary_cross_entropy_with_logits(logit, yf[rows])
-                + lam * sign * ev.proxy(torch.sigmoid(logit), rows))
+    def loss(rows, x):
+        logit = logits_of(net, x)
+        bce = F.binary_cross_entropy_with_logits(logit, yf[rows.to(yf.device)])
+        proxy = ev.proxy(torch.sigmoid(logit), rows)
+        if not dynamic:
+            return bce + lam * sign * proxy
+        g_bce = torch.autograd.grad(bce, params, retain_graph=True, allow_unused=True)
+        g_px = torch.autograd.grad(sign * proxy, params, allow_unused=True)
+        g_bce = [torch.zeros_like(p) if g is None else g for g, p in zip(g_bce, params)]
+        g_px = [torch.zeros_like(p) if g is None else g for g, p in zip(g_px, params)]
+        n_bce = torch.sqrt(sum((g * g).sum() for g in g_bce))
+        n_px = torch.sqrt(sum((g * g).sum() for g in g_px))
+        lam_t = lam * n_bce / (n_px + 1e-12) * torch.clamp(proxy.detach().abs() / sel.eps,
+                                                           max=1.0)
+        for p, a, b in zip(params, g_bce, g_px):
+            p.grad = a + lam_t * b
+        return None
+    return loss
+
+
+def engineered_gradient(model: Any, X, y, protected, *, metric: str = "spd",
+                        objective: str = "constrained", rho: float | None = None,
+                        eps: float = 0.05, lam: float = 1.0, dynamic: bool = True,
+                        lr: float = 1e-4, n_steps: int = 200, batch_size: int = 512,
+                        eval_every: int = 10, random_state: int = 0, device: str = "cpu"
+                        ) -> DebiasResult:
+    """Engineered bias gradient: fine-tune on BCE + lambda * (+/- proxy), keeping accuracy
+    in the loss while pushing the bias towards 0.  ``dynamic=True`` (seed 004's "dynamic
+    trade-off coefficient") rescales lambda every step, see :func:`_engineered_loss`;
+    ``dynamic=False`` keeps lambda = ``lam``."""
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
+    loss = _engineered_loss(net, ev, sel, lam=lam, dynamic=dynamic)
     _finetune(net, ev, sel, loss, lr=lr, n_steps=n_steps, batch_size=batch_size,
               eval_every=eval_every, random_state=random_state)
-    return sel.result("engineered_gradient", net)
+    return sel.result("engineered_gradient" if dynamic else "engineered_gradient_fixed", net)
 
 
 class _Critic(nn.Module):
@@ -289,7 +383,8 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
                 objective: str = "constrained", rho: float | None = None, eps: float = 0.05,
                 lam: float = 0.75, lr: float = 1e-4, critic_lr: float = 1e-3,
                 n_steps: int = 200, batch_size: int = 64, critic_steps: int = 5,
-                eval_every: int = 10, random_state: int = 0) -> DebiasResult:
+                eval_every: int = 10, random_state: int = 0, device: str = "cpu"
+                ) -> DebiasResult:
     """Adversarial intra-processing: a critic regresses the batch bias from the penultimate
     representations; the actor minimises max(1, lam (|ĉ| - eps + 0.01) + 1) * BCE.
 
@@ -297,7 +392,7 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
     ``critic_steps`` steps on fresh small batches per actor step: small batches make the
     batch bias vary, which is what lets the critic learn how it depends on the
     representations."""
-    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps)
+    net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     last = [m for m in net.modules() if isinstance(m, nn.Linear)]
     if not last:
         raise ConfigError("adversarial intra-processing needs an nn.Linear output layer.")
@@ -305,8 +400,8 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
     hook = last[-1].register_forward_pre_hook(lambda m, inp: store.__setitem__("h", inp[0]))
     torch.manual_seed(random_state)
     with torch.no_grad():
-        logits_of(net, ev.X[:2])
-    critic = _Critic(store["h"].reshape(2, -1).shape[1])
+        logits_of(net, ev.get(range(2)))
+    critic = _Critic(store["h"].reshape(2, -1).shape[1]).to(ev.device)
     c_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr)
     a_opt = torch.optim.Adam(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(random_state)
@@ -315,16 +410,16 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
         for step in range(1, n_steps + 1):
             net.eval()
             for _ in range(critic_steps):
-                rows = torch.randperm(len(ev.y), generator=g)[:batch_size]
+                rows = torch.randperm(ev.n, generator=g)[:batch_size]
                 with torch.no_grad():
-                    logit = logits_of(net, ev.X[rows])
+                    logit = logits_of(net, ev.get(rows))
                     h = store["h"].reshape(len(rows), -1)
                     target = ev.proxy(torch.sigmoid(logit), rows)
                 c_opt.zero_grad()
                 F.mse_loss(critic(h, af[rows], yf[rows]), target).backward()
                 c_opt.step()
-            rows = torch.randperm(len(ev.y), generator=g)[:batch_size]
-            logit = logits_of(net, ev.X[rows])
+            rows = torch.randperm(ev.n, generator=g)[:batch_size]
+            logit = logits_of(net, ev.get(rows))
             h = store["h"].reshape(len(rows), -1)
             c_hat = critic(h, af[rows], yf[rows])
             weight = torch.clamp(lam * (c_hat.abs() - eps + 0.01) + 1, min=1.0)

@@ -16,6 +16,7 @@ import torch
 from ..._validation import check_choice
 from ...datasets import Cohort
 from ...debias import (RejectOption, adaptive_pruning, adversarial, as_module, bias_gradient,
+                       cluster_pruning,
                        engineered_gradient, equalized_odds_postprocessing, pruning,
                        random_perturbation)
 from ...debias._common import BIAS_METRICS, Evaluator
@@ -33,8 +34,10 @@ INTRA = {"random_perturbation": (random_perturbation, {}),
          "pruning": (pruning, {}),
          "pruning_dynamic": (pruning, {"dynamic": True}),
          "adaptive_pruning": (adaptive_pruning, {}),
+         "cluster_pruning": (cluster_pruning, {}),
          "bias_gradient": (bias_gradient, {}),
          "engineered_gradient": (engineered_gradient, {}),
+         "engineered_gradient_fixed": (engineered_gradient, {"dynamic": False}),
          "adversarial": (adversarial, {})}
 POST = ("reject_option", "eq_odds")
 METHODS = ("original", *INTRA, *POST)
