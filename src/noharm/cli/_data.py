@@ -29,9 +29,15 @@ class DataSource:
     keep: list[str] = field(default_factory=list)
     impute: str = "median"
     test_data: Optional[Path] = None
+    images: Optional[Path] = None
+    metadata: Optional[Path] = None
+    protected: Optional[str] = None
+    patient: Optional[str] = None
+    file_column: str = "file"
+    image_size: Optional[int] = None
 
     _LISTS = ("group", "na_values", "exclude", "keep")
-    _PATHS = ("data", "data_path", "test_data")
+    _PATHS = ("data", "data_path", "test_data", "images", "metadata")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -83,9 +89,46 @@ class DataSource:
         ext.meta["name"] = f"{ext.meta['name']} (external)"
         return ext
 
+    @property
+    def is_images(self) -> bool:
+        return (self.images is not None or self.metadata is not None
+                or self.dataset == "covid-cxr")
+
+    def _images(self):
+        from ..datasets.images import load_covid_cxr, load_image_cohort
+        if self.data is not None or self.group:
+            raise ConfigError("images take --images DIR --metadata FILE --target COL "
+                              "--protected COL; --data and --group are for tables.")
+        if self.dataset == "covid-cxr":
+            if self.images or self.metadata or self.target or self.patient:
+                raise ConfigError("--dataset covid-cxr is read as it is; --images, "
+                                  "--metadata, --target and --patient are for your own "
+                                  "images.")
+            cohort = load_covid_cxr(self.data_path)
+            if self.image_size:
+                cohort = load_image_cohort(cohort.meta["source"], Path(cohort.meta["source"])
+                                           / "metadata.csv", target="label_covid",
+                                           protected="sex", patient="patient_id",
+                                           image_size=self.image_size, name="covid-cxr")
+            return cohort
+        if self.dataset not in (None, "images"):
+            raise ConfigError(f"give either --dataset {self.dataset} or --images, not both.")
+        missing = [o for o, v in (("--images DIR", self.images), ("--metadata FILE",
+                                  self.metadata), ("--target COL", self.target)) if not v]
+        if missing:
+            raise ConfigError(f"your own images need {', '.join(missing)} too.")
+        return load_image_cohort(self.images, self.metadata, target=self.target,
+                                 protected=self.protected or "sex", patient=self.patient,
+                                 file_column=self.file_column, image_size=self.image_size)
+
     def load(self):
         """The Cohort these options describe."""
         from ..datasets import load_dataset
+        if self.is_images:
+            return self._images()
+        if self.patient or self.image_size:
+            raise ConfigError("--patient and --image-size describe an image cohort (with "
+                              "--images or --dataset covid-cxr).")
         data, data_path, dataset = self.data, self.data_path, self.dataset
         if data is not None and dataset not in (None, "tabular", "synthetic"):
             if data_path is not None:           # a built-in dataset read from --data

@@ -20,6 +20,16 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def refuse_options(ctx: typer.Context, names: tuple[str, ...], what: str) -> None:
+    """Exit 2 (ConfigError) when an option of ``names`` was given that ``what`` does not
+    use (given: on the command line or in --config, not left at its default)."""
+    given = [n for n in names
+             if getattr(ctx.get_parameter_source(n), "name", "DEFAULT") != "DEFAULT"]
+    if given:
+        opts = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ConfigError(f"{opts} do(es) not apply to {what}; leave it out.")
+
+
 def say_fn(quiet: bool) -> Callable[[str], None]:
     return (lambda s: None) if quiet else (lambda s: typer.echo(s, err=True))
 

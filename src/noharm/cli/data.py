@@ -26,7 +26,8 @@ def data_list() -> None:
     from ..datasets.heart import URL
     files = {"heart": ("uci_heart", "processed.cleveland.data", URL),
              "diabetes130": ("diabetes130", "diabetic_data.csv", None),
-             "mimic3-mortality": ("mimic3", "cohort.parquet", None)}
+             "mimic3-mortality": ("mimic3", "cohort.parquet", None),
+             "covid-cxr": ("covid_cxr", "metadata.csv", None)}
     for name, desc in DATASETS.items():
         typer.echo(f"{name:16s} {desc}")
         where = "generated in memory" if name not in files else locate(*files[name])
@@ -48,8 +49,15 @@ def data_show(dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOp
     for w in cohort.meta.get("warnings") or []:
         typer.echo(f"warning: {w}")
     gaps = cohort.meta.get("missing_cells")
-    typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features"
-               + (f", {gaps} missing cells (imputed per run)" if gaps else ""))
+    if cohort.meta.get("kind") == "images":
+        h, w = cohort.meta["image_size"]
+        typer.echo(f"{cohort.name}: {len(cohort)} images, {h} x {w}, "
+                   f"{cohort.meta['channels']} channel(s)"
+                   + ("" if cohort.split_by is None else
+                      f", {cohort.split_by.nunique()} patients"))
+    else:
+        typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features"
+                   + (f", {gaps} missing cells (imputed per run)" if gaps else ""))
     typer.echo(cohort.summary().to_string(index=False))
 
 

@@ -1,6 +1,7 @@
 """``noharm debias``: every debiasing method on a standard network, compared."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -11,9 +12,9 @@ from ._errors import friendly
 from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
                        BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt, DropnaOpt,
                        ForceNewOpt, GroupOpt, HiddenLayersOpt, HiddenUnitsOpt, JobsOpt,
-                       MaxEpochsOpt, NSamplesOpt, OuterSplitsOpt, OutputOpt, PatienceOpt,
+                       NSamplesOpt, OuterSplitsOpt, OutputOpt,
                        PrintConfigOpt, QuietOpt, RandomStateOpt, SchedulerOpt, TargetOpt)
-from ._study import parse_list, run_command
+from ._study import parse_list, refuse_options, run_command
 
 EXAMPLES = """
 Examples:
@@ -21,7 +22,16 @@ Examples:
   noharm debias --dataset heart --protected sex --methods pruning,reject_option
 
   noharm debias --dataset diabetes130 --protected race --metric eod --outer-splits 3
+
+  noharm debias --dataset covid-cxr --protected sex --seeds 3
+
+  noharm debias --images xrays/ --metadata xrays/meta.csv --target finding==COVID-19 \
+      --protected sex --patient patient_id --arch resnet18 --device auto
 """
+
+#: options that only an image cohort uses, and only a table
+IMAGE_ONLY = ("arch", "weights", "lr", "batch_size", "finetune_steps", "augment", "device")
+TABLE_ONLY = ("hidden_layers", "hidden_units")
 
 
 @friendly
@@ -48,8 +58,37 @@ def debias(
                                                  "original).")] = None,
     eps: Annotated[float, typer.Option(help="Bias tolerance of the indicator objective and of "
                                        "reject option classification.")] = 0.05,
+    images: Annotated[Optional[Path], typer.Option(
+        help="Folder of your images (with --metadata, --target, --protected).")] = None,
+    metadata: Annotated[Optional[Path], typer.Option(
+        help="CSV with one row per image: its file (relative to --images), the target and "
+        "the protected attribute.")] = None,
+    patient: Annotated[Optional[str], typer.Option(
+        help="Patient id column: images of one patient stay in one split.")] = None,
+    file_column: Annotated[str, typer.Option(help="Column of the image file names.")] = "file",
+    image_size: Annotated[Optional[int], typer.Option(
+        help="Resize every image to N x N (needed when sizes differ).")] = None,
+    arch: Annotated[str, typer.Option(
+        help="Image network: small, vgg11, vgg16 or resnet18 (no downloaded weights).")
+    ] = "small",
+    weights: Annotated[Optional[Path], typer.Option(
+        help="Debias your own trained image network: its state dict (torch.save(model."
+        "state_dict())), of --arch with one output logit; no training.")] = None,
+    lr: Annotated[float, typer.Option(help="Image network: Adam learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Image network: mini-batch size.")] = 32,
+    finetune_steps: Annotated[int, typer.Option(
+        help="Images: steps of the fine-tuning methods.")] = 50,
+    augment: Annotated[bool, typer.Option(
+        help="Images: random shifts (8 px) and left-right flips in training.")] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
+    seeds: Annotated[int, typer.Option(
+        help="Networks per outer split (each seeded, each debiased).")] = 1,
     outer_splits: OuterSplitsOpt = 3, random_state: RandomStateOpt = 0,
-    max_epochs: MaxEpochsOpt = 200, patience: PatienceOpt = 20,
+    max_epochs: Annotated[Optional[int], typer.Option(
+        help="Most training epochs (default 200 for tables, 30 for images).")] = None,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Early-stopping patience in epochs (default 20 for tables, 8 for images).")
+    ] = None,
     hidden_layers: HiddenLayersOpt = 6, hidden_units: HiddenUnitsOpt = 64,
     n_samples: NSamplesOpt = 800, dropna: DropnaOpt = False,
     jobs: JobsOpt = None, backend: BackendOpt = "joblib", scheduler: SchedulerOpt = None,
@@ -60,13 +99,25 @@ def debias(
     if print_config:
         show_config(ctx)
         return
-    from ..experiments import DebiasStudy
+    from ..experiments import DebiasStudy, ImageDebiasStudy
     from ..experiments.studies.debias import METHODS
-    study = DebiasStudy(protected=protected, privileged=privileged, metric=metric,
-                        methods=parse_list(methods) or METHODS, outer_splits=outer_splits,
-                        random_state=random_state, objective=objective, rho=rho, eps=eps,
-                        hidden_layers=hidden_layers, hidden_units=hidden_units,
-                        max_epochs=max_epochs, patience=patience)
     source = DataSource.pick(locals())
+    common = dict(protected=protected, privileged=privileged, metric=metric,
+                  methods=parse_list(methods) or METHODS, outer_splits=outer_splits,
+                  random_state=random_state, objective=objective, rho=rho, eps=eps,
+                  n_seeds=seeds, device=device)
+    if source.is_images:
+        refuse_options(ctx, TABLE_ONLY, "an image cohort")
+        study = ImageDebiasStudy(**common, arch=arch, lr=lr, batch_size=batch_size,
+                                 weights=None if weights is None else str(weights.resolve()),
+                                 finetune_steps=finetune_steps, augment=augment,
+                                 max_epochs=30 if max_epochs is None else max_epochs,
+                                 patience=8 if patience is None else patience)
+    else:
+        refuse_options(ctx, IMAGE_ONLY, "a table (they are for --images or --dataset "
+                       "covid-cxr)")
+        study = DebiasStudy(**common, hidden_layers=hidden_layers, hidden_units=hidden_units,
+                            max_epochs=200 if max_epochs is None else max_epochs,
+                            patience=20 if patience is None else patience)
     run_command(study, source, output=output, force_new=force_new, jobs=jobs,
                 backend=backend, scheduler=scheduler, quiet=quiet, save_models=False)

@@ -23,6 +23,7 @@ from ..fairness.metrics import (check_protected,
 
 BIAS_METRICS = {"spd": statistical_parity_difference, "eod": equal_opportunity_difference}
 OBJECTIVES = ("constrained", "indicator")
+MIN_BA = 0.52       # the default BA floor never goes below this
 
 
 class _Standardize(nn.Module):
@@ -238,7 +239,8 @@ class DebiasResult:
 class Selector:
     """Streams candidates and keeps the best by the objective (DESIGN §5).
 
-    ``constrained``: min |bias| subject to BA >= rho.  ``indicator``: max BA * 1[|bias| < eps].
+    ``constrained``: min |bias| subject to BA >= rho (default rho: max(0.95 x the original
+    BA, 0.52), so a model that predicts one class for everyone is never chosen).  ``indicator``: max BA * 1[|bias| < eps].
     Candidates that meet neither keep the original model.
     """
 
@@ -247,7 +249,10 @@ class Selector:
         check_choice(objective, name="objective", choices=OBJECTIVES)
         self.original_state = copy.deepcopy(model.state_dict())
         self.original = evaluator.evaluate(model)
-        self.rho = 0.95 * self.original.balanced_accuracy if rho is None else float(rho)
+        # default floor: 95 % of the original BA, and never chance level (a constant
+        # prediction has BA 0.5 and bias 0; seed 004's pruning stops below BA 0.52)
+        self.rho = (max(0.95 * self.original.balanced_accuracy, MIN_BA) if rho is None
+                    else float(rho))
         self.eps, self.objective = float(eps), objective
         self.best: tuple[float, dict, Evaluation] | None = None
         self.best_extra: Any = None

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import Cohort
+from ..errors import DatasetError
 from .plan import Plan, PlanSpec
 from .store import TaskOutput
 
@@ -82,6 +83,9 @@ class Study(ABC):
     # -- data ----------------------------------------------------------------------------
     def prepare(self, cohort: Cohort) -> StudyData:
         """Check the cohort against the options and return the arrays tasks need."""
+        if cohort.meta.get("kind") == "images" and not self.takes_images:
+            raise DatasetError(f"{cohort.name} is an image cohort; only `noharm debias` "
+                               "(ImageDebiasStudy) takes images.")
         ids = None if cohort.split_by is None else cohort.split_by.to_numpy()
         return StudyData(X=cohort.X, y=cohort.y.to_numpy(),
                          groups=cohort.subgroups.to_numpy().astype(str),
@@ -123,6 +127,9 @@ class Study(ABC):
         """The summary of the external validation rows (role ``external``); None when the
         study does not evaluate on external data."""
         return None
+
+    #: whether the study reads image cohorts (datasets.images)
+    takes_images: ClassVar[bool] = False
 
     #: whether the study evaluates every run on an external file too (--test-data)
     external_validation: ClassVar[bool] = False

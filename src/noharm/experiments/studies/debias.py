@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..._device import resolve_device
 from ..._validation import check_choice
 from ...datasets import Cohort
 from ...debias import (RejectOption, adaptive_pruning, adversarial, as_module, bias_gradient,
@@ -41,7 +42,8 @@ INTRA = {"random_perturbation": (random_perturbation, {}),
          "adversarial": (adversarial, {})}
 POST = ("reject_option", "eq_odds")
 METHODS = ("original", *INTRA, *POST)
-DEFAULT_PRIVILEGED = {"sex": "male", "gender": "Male", "race": "Caucasian", "age": "young"}
+DEFAULT_PRIVILEGED = {"sex": ("male", "Male", "M"), "gender": ("Male", "male", "M"),
+                      "race": ("Caucasian",), "age": ("young",)}
 
 
 def binarize(groups: pd.DataFrame, protected: str, privileged: str | None,
@@ -52,7 +54,10 @@ def binarize(groups: pd.DataFrame, protected: str, privileged: str | None,
                           f"{cohort}; choose one of {list(groups.columns)}.")
     col = groups[protected].astype(str)
     values = sorted(col.unique())
-    priv = privileged if privileged is not None else DEFAULT_PRIVILEGED.get(protected)
+    priv = privileged
+    if priv is None:
+        priv = next((v for v in DEFAULT_PRIVILEGED.get(protected, ()) if v in values),
+                    None)
     if priv is None:
         raise ConfigError(f"protected attribute {protected!r} has values {values[:8]}; say "
                           "which is privileged (the others become unprivileged).")
@@ -80,8 +85,11 @@ class DebiasStudy(Study):
     hidden_units: int = 64
     max_epochs: int = TrainConfig.max_epochs
     patience: int = TrainConfig.patience
+    n_seeds: int = 1
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        resolve_device(self.device)
         check_choice(self.metric, name="metric", choices=tuple(BIAS_METRICS))
         check_choice(self.objective, name="objective", choices=("constrained", "indicator"))
         for m in self.methods:
@@ -91,11 +99,15 @@ class DebiasStudy(Study):
         self.plan_spec().validate()
 
     def plan_spec(self) -> PlanSpec:
-        return PlanSpec(outer_splits=self.outer_splits, test_size=0.2, guard=0.2, n_seeds=1,
+        return PlanSpec(outer_splits=self.outer_splits, test_size=0.2, guard=0.2,
+                        n_seeds=self.n_seeds,
                         n_folds=1, random_state=self.random_state)
 
     def model_specs(self) -> list[ModelSpec]:
-        return [ModelSpec("methods", batched=False)]
+        return [ModelSpec("methods")]
+
+    def members_per_task(self) -> int:
+        return 1                     # one task per (outer split, network): spreads evenly
 
     def prepare(self, cohort: Cohort) -> StudyData:
         data = super().prepare(cohort)
@@ -104,44 +116,59 @@ class DebiasStudy(Study):
         data.y = data.y.astype(np.int64)
         return data
 
-    def fit_predict(self, spec: ModelSpec, data: StudyData, plan: Plan, outer: int,
-                    runs: list[dict], save_to: str | None) -> TaskOutput:
-        (run,) = runs
-        X, y, a = data.X.to_numpy(np.float32), data.y, data.extra["protected"]
-        val, test = plan.rows(outer, "guard"), plan.rows(outer, "test")
+    def network(self, data: StudyData, plan: Plan, outer: int, run: dict):
+        """The trained network of one run and the inputs of its guard and test rows."""
+        X, y = data.X.to_numpy(np.float32), data.y
         model = GenericClassifier(hidden_layers=self.hidden_layers,
                                   hidden_units=self.hidden_units, max_epochs=self.max_epochs,
                                   patience=self.patience)
         model.fit_runs(X, y, train_indices=[run["train"]], val_indices=[run["early_stop"]],
                        seeds=[run["model_seed"]])
-        ev = Evaluator(X[val], y[val], a[val], self.metric)
-        net = as_module(model)
-        p_val, p_test = ev.proba(net), ev.proba(net, torch.from_numpy(X[test]))
-        arrays, info = {}, {}
-        for method in self.methods:
-            t0 = time.perf_counter()
-            note, met = "", float("nan")    # no selection constraint: original / eq_odds
-            if method == "original":
-                pred = (p_test >= ev.evaluate(net).threshold).astype(int)
-            elif method in INTRA:
-                fn, kw = INTRA[method]
-                res = fn(model, X[val], y[val], a[val], metric=self.metric,
-                         objective=self.objective, rho=self.rho, eps=self.eps, **kw)
-                pred = res.predict(X[test], a[test])
-                note, met = res.note, float(res.constraint_met)
-            elif method == "reject_option":
-                roc = RejectOption(metric=self.metric, metric_lb=-self.eps,
-                                   metric_ub=self.eps).fit(y[val], p_val, a[val])
-                pred, met = roc.predict(p_test, a[test]), float(roc.constraint_met_)
-            else:
-                opt = equalized_odds_postprocessing(
-                    lambda Z: ev.proba(net, torch.from_numpy(np.asarray(Z, np.float32))),
-                    X[val], y[val], a[val], random_state=run["model_seed"])
-                pred = opt.predict(X[test], sensitive_features=a[test],
-                                   random_state=run["model_seed"])
-            arrays[method] = np.asarray(pred, dtype=np.int64)[None, :]
-            info[method] = {"seconds": time.perf_counter() - t0, "constraint_met": met,
-                            "note": note}
+        return as_module(model), X[plan.rows(outer, "guard")], X[plan.rows(outer, "test")]
+
+    def method_options(self, method: str) -> dict:
+        """Keyword arguments of an intra-processing method beyond the selection ones."""
+        return {}
+
+    def fit_predict(self, spec: ModelSpec, data: StudyData, plan: Plan, outer: int,
+                    runs: list[dict], save_to: str | None) -> TaskOutput:
+        y, a = data.y, data.extra["protected"]
+        val, test = plan.rows(outer, "guard"), plan.rows(outer, "test")
+        preds: dict[str, list] = {m: [] for m in self.methods}
+        info: dict[str, list] = {f"{m}/{k}": [] for m in self.methods
+                                 for k in ("seconds", "constraint_met", "note")}
+        for run in runs:
+            net, X_val, X_test = self.network(data, plan, outer, run)
+            ev = Evaluator(X_val, y[val], a[val], self.metric, device=self.device)
+            net = net.to(ev.device)
+            p_val, p_test = ev.proba(net), ev.proba(net, X_test)
+            for method in self.methods:
+                t0 = time.perf_counter()
+                note, met = "", float("nan")    # no selection constraint: original, eq_odds
+                if method == "original":
+                    pred = (p_test >= ev.evaluate(net).threshold).astype(int)
+                elif method in INTRA:
+                    fn, kw = INTRA[method]
+                    res = fn(net, X_val, y[val], a[val], metric=self.metric,
+                             objective=self.objective, rho=self.rho, eps=self.eps,
+                             device=self.device, **kw, **self.method_options(method))
+                    pred = res.predict(X_test, a[test])
+                    note, met = res.note, float(res.constraint_met)
+                elif method == "reject_option":
+                    roc = RejectOption(metric=self.metric, metric_lb=-self.eps,
+                                       metric_ub=self.eps).fit(y[val], p_val, a[val])
+                    pred, met = roc.predict(p_test, a[test]), float(roc.constraint_met_)
+                else:                               # eq_odds on the network's scores
+                    opt = equalized_odds_postprocessing(
+                        lambda Z: np.asarray(Z)[:, 0], p_val[:, None], y[val], a[val],
+                        random_state=run["model_seed"])
+                    pred = opt.predict(p_test[:, None], sensitive_features=a[test],
+                                       random_state=run["model_seed"])
+                preds[method].append(np.asarray(pred, dtype=np.int64))
+                info[f"{method}/seconds"].append(time.perf_counter() - t0)
+                info[f"{method}/constraint_met"].append(met)
+                info[f"{method}/note"].append(note)
+        arrays = {m: np.stack(v) for m, v in preds.items()}
         return TaskOutput(arrays, info)
 
     def evaluate(self, data: StudyData, plan: Plan,
@@ -151,23 +178,24 @@ class DebiasStudy(Study):
         for (_, outer), out in outputs.items():
             test = plan.rows(outer, "test")
             for method in self.methods:
-                pred = out.arrays[method][0]
-                ba = balanced_accuracy(data.y[test], pred)
-                bias = BIAS_METRICS[self.metric](data.y[test], pred, a[test])
-                facts = out.info[method]
-                for metric, value in (("balanced_accuracy", ba), ("bias", bias),
-                                      ("abs_bias", abs(bias)),
-                                      ("objective", ba * (abs(bias) < self.eps)),
-                                      ("constraint_met", facts["constraint_met"])):
-                    rows.append({"model": method, "outer_split": outer, "metric": metric,
-                                 "subgroup": self.protected, "value": value, "n": len(test)})
+                met = out.info[f"{method}/constraint_met"]
+                for r, pred in enumerate(out.arrays[method]):
+                    ba = balanced_accuracy(data.y[test], pred)
+                    bias = BIAS_METRICS[self.metric](data.y[test], pred, a[test])
+                    for metric, value in (("balanced_accuracy", ba), ("bias", bias),
+                                          ("abs_bias", abs(bias)),
+                                          ("objective", ba * (abs(bias) < self.eps)),
+                                          ("constraint_met", met[r])):
+                        rows.append({"model": method, "outer_split": outer, "seed": r + 1,
+                                     "metric": metric, "subgroup": self.protected,
+                                     "value": value, "n": len(test)})
         return tidy(rows, self.name)
 
     def timings(self, outputs: dict[tuple[str, int], TaskOutput]) -> dict[str, float]:
         out = super().timings(outputs)
         for m in self.methods:
-            secs = [o.info[m]["seconds"] for o in outputs.values() if m in o.info]
-            out[f"{m} (s per split)"] = float(np.mean(secs)) if secs else float("nan")
+            secs = [s for o in outputs.values() for s in o.info.get(f"{m}/seconds", [])]
+            out[f"{m} (s per network)"] = float(np.mean(secs)) if secs else float("nan")
         return out
 
     def summarize(self, results: pd.DataFrame, context=None) -> pd.DataFrame:
@@ -191,9 +219,10 @@ class DebiasStudy(Study):
             "constraint met on validation (share of splits)": cell(m, "constraint_met", ".0%",
                                                                   False)}
             for m in self.methods])
+        nets = f" x {self.n_seeds} seeded networks" if self.n_seeds > 1 else ""
         return (f"## Debiasing on {cohort_name}: protected {self.protected}, {self.metric}, "
-                f"{self.outer_splits} outer split(s); test rows, mean ± sd over outer "
-                "splits\n\n" + markdown_table(table) + "\n\nEvery column but the last is "
+                f"{self.outer_splits} outer split(s){nets}; test rows, mean ± sd over outer "
+                "splits (of the mean over a split's networks)\n\n" + markdown_table(table) + "\n\nEvery column but the last is "
                 "measured on the test rows; the last says how often the selection constraint "
                 "(balanced accuracy >= rho, or |bias| < eps) held on the validation rows the "
                 "method selected on, which does not promise the same on test rows.\n")
