@@ -299,11 +299,14 @@ def _finetune(net: nn.Module, ev: Evaluator, sel: Selector, loss_fn, *, lr: floa
 
 def bias_gradient(model: Any, X, y, protected, *, metric: str = "spd",
                   objective: str = "constrained", rho: float | None = None,
-                  eps: float = 0.05, lr: float = 1e-5, n_steps: int = 200,
+                  eps: float = 0.05, lr: float = 1e-4, n_steps: int = 200,
                   batch_size: int = 512, eval_every: int = 10, random_state: int = 0,
                   device: str = "cpu") -> DebiasResult:
     """Bias gradient descent / ascent: fine-tune with Adam to minimise +proxy (bias > 0,
-    descent) or -proxy (bias < 0, ascent); keep the best checkpoint."""
+    descent) or -proxy (bias < 0, ascent); keep the best checkpoint.
+
+    Default lr 1e-4, not seed 004's 1e-5 (tuned for a large pretrained VGG-16): at
+    1e-5 and 200 steps the held-out |SPD| of noharm's networks moved by less than 0.02."""
     net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     sign = 1.0 if sel.original.bias > 0 else -1.0
 

@@ -25,6 +25,9 @@ from ..plan import Plan
 from ..study import StudyData
 from .debias import INTRA, DebiasStudy
 
+#: smallest image side every architecture takes (five halvings leave >= 1 pixel)
+MIN_SIDE = 32
+
 #: Intra-processing methods that fine-tune (their step budget is ``finetune_steps``).
 FINETUNE = ("bias_gradient", "engineered_gradient", "engineered_gradient_fixed",
             "adversarial", "adaptive_pruning")
@@ -59,6 +62,11 @@ class ImageDebiasStudy(DebiasStudy):
             raise DatasetError(f"{cohort.name} is not an image cohort; pass --images DIR "
                                "--metadata FILE or --dataset covid-cxr.")
         data = super().prepare(cohort)
+        h, w = cohort.meta["image_size"]
+        if min(h, w) < MIN_SIDE:
+            raise DatasetError(f"images of {h} x {w} are too small for --arch {self.arch} "
+                               f"(at least {MIN_SIDE} x {MIN_SIDE}); pass --image-size "
+                               f"{MIN_SIDE} or more.")
         size = cohort.meta.get("resize")
         data.extra.update(channels=int(cohort.meta["channels"]),
                           resize=None if size is None else tuple(size))
