@@ -38,7 +38,11 @@ def fairness(
     fairness_loss: Annotated[str, typer.Option(help="eqodds, eod or spd.")] = "eqodds",
     projection: Annotated[str, typer.Option(help="conflict or always.")] = "conflict",
     fairness_weights: Annotated[Optional[str], typer.Option(
-        help="Weight per sensitive attribute, comma-separated.")] = None,
+        help="Weight per sensitive attribute, comma-separated (default 1 each).")] = None,
+    balance: Annotated[str, typer.Option(
+        help="clip: each fairness gradient is at most weight x the prediction gradient's "
+        "norm (keeps accuracy); none: weights multiply the losses (the paper's form).")
+    ] = "clip",
     outer_splits: OuterSplitsOpt = 3, random_state: RandomStateOpt = 0,
     max_epochs: MaxEpochsOpt = 200, patience: PatienceOpt = 20,
     hidden_layers: HiddenLayersOpt = 6, hidden_units: HiddenUnitsOpt = 64,
@@ -56,7 +60,7 @@ def fairness(
     from ..experiments import FairnessStudy
     study = FairnessStudy(sensitive=parse_list(sensitive), models=parse_list(models),
                           outer_splits=outer_splits, random_state=random_state,
-                          fairness_loss=fairness_loss, projection=projection,
+                          fairness_loss=fairness_loss, projection=projection, balance=balance,
                           fairness_weights=parse_floats(fairness_weights,
                                                         "--fairness-weights"),
                           hidden_layers=hidden_layers, hidden_units=hidden_units,

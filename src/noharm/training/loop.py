@@ -169,6 +169,7 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                 val_idx: Sequence[np.ndarray], seeds: Sequence[int], config: TrainConfig,
                 set_generator: Callable[[torch.Generator | None], None] | None = None,
                 surgery: str | None = None,
+                surgery_clip: Sequence[float] | None = None,
                 adversary: Callable[[torch.Tensor, Mapping[str, torch.Tensor]], None] | None
                 = None) -> TrainReport:
     """Train the ``E`` members of ``module`` (the one training loop of noharm).
@@ -199,6 +200,10 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         the report's ``conflict_share`` gives, per epoch, the share of (step, member,
         fairness loss) triples whose gradient conflicted with the prediction gradient.
         Early stopping uses the sum of the K validation losses.
+    surgery_clip
+        With ``surgery``: one factor per fairness loss; its gradient is shrunk to at most
+        that factor times the prediction gradient's norm before projection
+        (:func:`~noharm.training.surgery.project`).
     adversary
         ``adversary(x, batch)`` runs before every main step on the same batch: the
         alternating update of adversaries that live outside ``module`` and have their
@@ -237,6 +242,8 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         history_conf: list[float] = []
         alive = np.arange(E)                 # original ids of the members still in `module`
         flat, opt = _flatten(module, config, None, None)
+        clip_t = None if surgery_clip is None else torch.tensor(list(surgery_clip),
+                                                                dtype=torch.float32)
         v_idx, v_w = _pad(val_idx)
         xv, bv = X[v_idx], _gather(arrays, v_idx)
         for epoch in range(config.max_epochs):
@@ -256,7 +263,7 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                         flat.zero_grad()
                         loss[k].sum().backward(retain_graph=k < loss.shape[0] - 1)
                         grads.append(flat.flat.grad.clone())
-                    combined, conflict = project(torch.stack(grads), surgery)
+                    combined, conflict = project(torch.stack(grads), surgery, clip_t)
                     flat.flat.grad.copy_(combined)
                     conflicts.append(conflict.float().mean().item())
                 opt.step()

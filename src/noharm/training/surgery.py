@@ -10,7 +10,8 @@ from .._validation import check_choice
 MODES = ("conflict", "always")
 
 
-def project(grads: torch.Tensor, mode: str = "conflict") -> tuple[torch.Tensor, torch.Tensor]:
+def project(grads: torch.Tensor, mode: str = "conflict",
+            clip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Combine K gradients per member.
 
     Parameters
@@ -18,6 +19,9 @@ def project(grads: torch.Tensor, mode: str = "conflict") -> tuple[torch.Tensor, 
     grads : (K, E, P) — K objectives (row 0 the prediction loss), E ensemble members.
     mode : ``conflict`` projects g_i off g_j only when g_i . g_j < 0; ``always`` projects
         regardless of the sign.
+    clip : (K - 1,) or None.  Before projecting, fairness gradient k is shrunk to a norm of
+        at most ``clip[k - 1] * |g_0|`` (the prediction gradient's norm, per member), so no
+        fairness term can outweigh prediction by more than its weight.
 
     Returns
     -------
@@ -27,6 +31,11 @@ def project(grads: torch.Tensor, mode: str = "conflict") -> tuple[torch.Tensor, 
     """
     check_choice(mode, name="projection", choices=MODES)
     K = grads.shape[0]
+    if clip is not None:
+        g0 = grads[0].norm(dim=-1)                                  # (E,)
+        norms = grads[1:].norm(dim=-1).clamp(min=1e-20)             # (K - 1, E)
+        factor = torch.clamp(clip.to(grads.dtype)[:, None] * g0[None] / norms, max=1.0)
+        grads = torch.cat([grads[:1], grads[1:] * factor[..., None]])
     out = grads.clone()
     sq = (grads * grads).sum(-1).clamp(min=1e-20)              # (K, E)
     for i in range(K):

@@ -216,7 +216,7 @@ class DebiasStudy(Study):
             self.metric: cell(m, "bias", "+.3f"), f"abs({self.metric})": cell(m, "abs_bias",
                                                                           ".3f", False),
             "objective": cell(m, "objective", ".3f", False),
-            "constraint met on validation (share of splits)": cell(m, "constraint_met", ".0%",
+            "constraint met on validation (share of networks)": cell(m, "constraint_met", ".0%",
                                                                   False)}
             for m in self.methods])
         nets = f" x {self.n_seeds} seeded networks" if self.n_seeds > 1 else ""

@@ -44,6 +44,7 @@ class FairnessStudy(Study):
     fairness_loss: str = "eqodds"
     projection: str = "conflict"
     fairness_weights: tuple[float, ...] | None = None
+    balance: str = "clip"
     hidden_layers: int = 6
     hidden_units: int = 64
     max_epochs: int = TrainConfig.max_epochs
@@ -57,6 +58,7 @@ class FairnessStudy(Study):
                                   f"{', '.join(FAIR_MODELS)}.")
         check_choice(self.fairness_loss, name="fairness_loss", choices=("eqodds", "eod", "spd"))
         check_choice(self.projection, name="projection", choices=("conflict", "always"))
+        check_choice(self.balance, name="balance", choices=("clip", "none"))
         if self.fairness_weights is not None:
             self.fairness_weights = tuple(float(w) for w in self.fairness_weights)
         self.plan_spec().validate()
@@ -95,6 +97,7 @@ class FairnessStudy(Study):
             weights = list(self.fairness_weights) if self.fairness_weights else None
             est = FairGradClassifier(fairness_loss=self.fairness_loss,
                                      projection=self.projection, fairness_weights=weights,
+                                     balance=self.balance,
                                      **kw).fit_runs(X, data.y,
                                                     sensitive_features=data.attributes, **fit)
         info = {"epochs": [int(est.train_report_.epochs_run[0])]}
@@ -134,7 +137,8 @@ class FairnessStudy(Study):
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
                plan: Plan, external: pd.DataFrame | None = None) -> str:
         head = (f"## Generic vs FairGrad on {cohort_name} ({self.fairness_loss}, "
-                f"{self.projection} projection, {self.outer_splits} outer split(s)); mean "
+                f"{self.projection} projection, balance {self.balance}, {self.outer_splits} "
+                "outer split(s)); mean "
                 "[95 % corrected resampled t-interval over outer splits]; gaps are worst "
                 "pairwise differences over each attribute's groups\n\n")
         return head + render_wide(summary, list(self.models), ci=True,
