@@ -14,8 +14,9 @@ After the ARMED framework and its fair extension (Nguyen, Wang & Montillo; DESIG
 * mixed output = FE output + x·slope(cluster) + intercept(cluster); the loss trains
   both the mixed and the FE outputs, so the FE output alone serves **unseen
   clusters** (their rows get no random effect);
-* **fairness adversaries** (one per sensitive attribute, on each of the FE and mixed
-  outputs) predict the attribute from (prediction, y) — the equalized-odds view —
+* **fairness adversaries** (one per sensitive attribute, on each of the FE, mixed and
+  random-effects outputs, as seed 003; the RE output is the mixed minus the FE output,
+  x·slope + intercept) predict the attribute from (prediction, y) — the equalized-odds view —
   and the net is rewarded for fooling them with ``fairness_weight``
   (0 gives plain MEDL).
 
@@ -251,7 +252,7 @@ class _MixedEffectsBase(BaseEstimator):
         seed = run_seed * 7919
         cluster_adv = Adversary(width, n_clusters, self.adversary_units, seed + 1)
         fair_advs = [[Adversary(2, len(self.attribute_groups_[a]), self.adversary_units,
-                                seed + 2 + 2 * k + j) for j in range(2)]
+                                seed + 2 + 3 * k + j) for j in range(3)]
                      for k, a in enumerate(self.attributes_)]
         modules = [cluster_adv] + [m for pair in fair_advs for m in pair]
         params = [p for m in modules for p in m.parameters()]
@@ -272,9 +273,9 @@ class _MixedEffectsBase(BaseEstimator):
                 out.append((ce, self.adversary_weight, cap_c))
             if use_fair:
                 y = batch["y"][0]
-                for k, (adv_fe, adv_me) in enumerate(fair_advs):
+                for k, (adv_fe, adv_me, adv_re) in enumerate(fair_advs):
                     s = batch[f"s{k}"][0]
-                    for adv, o in ((adv_fe, fe), (adv_me, me)):
+                    for adv, o in ((adv_fe, fe), (adv_me, me), (adv_re, me - fe)):
                         ce = F.cross_entropy(adv(self._fair_input(o[0], y)), s)
                         out.append((ce, self.fairness_weight, caps[k]))
             return out
