@@ -189,7 +189,16 @@ def test_report_writes_self_contained_html(full_dir, tmp_path):
     res = runner.invoke(app, ["report", str(full_dir)])
     assert res.exit_code == 0, res.output
     text = (full_dir / "report.html").read_text()
-    assert text.count("<img") == 3 and text.count("data:image/png;base64,") == 3
+    assert text.count("<img") == 4 and text.count("data:image/png;base64,") == 4
+    assert 'alt="reliability diagram"' in text
+    # the diagram's points: every model, every subgroup, counts adding up to the test
+    # predictions of all runs (each test row once per run and model)
+    cal = pd.read_csv(full_dir / "calibration.csv")
+    assert set(cal["model"]) >= {"generic", "decoupled", "conditional-bias"}
+    tot = cal[cal.subgroup == "all"].groupby("model")["n"].sum()
+    per = cal[cal.subgroup != "all"].groupby("model")["n"].sum()
+    assert (tot == per).all() and tot.nunique() == 1
+    assert cal["mean_predicted"].between(0, 1).all() and cal["observed_rate"].between(0, 1).all()
     assert "http://" not in text and "https://" not in text and "<script" not in text
     for heading in ("Personalization study", "Audit: benefit of personalization",
                     "Guard: deployed model per subgroup"):
@@ -262,7 +271,7 @@ def test_report_opens_in_headless_chromium(full_dir):
         finally:
             browser.close()
     assert messages == []
-    assert len(images) == 3 and all(ok and w > 200 and h > 100 for ok, w, h in images)
+    assert len(images) == 4 and all(ok and w > 200 and h > 100 for ok, w, h in images)
     assert n_tables >= 3
     assert "old_female" in body
     assert "cannot tell" in body or "helps" in body or "harms" in body

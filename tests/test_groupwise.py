@@ -253,3 +253,20 @@ def test_reject_option_with_several_groups_meets_the_worst_pair_bound():
     assert plain > 0.15 and held < 0.08, gaps
     with pytest.raises(GroupError, match="privileged value"):
         RejectOption(privileged="w").fit(y, p, g)
+
+
+def test_reliability_table_matches_sklearn_calibration_curve():
+    from sklearn.calibration import calibration_curve
+    rng = np.random.default_rng(3)
+    p = rng.random(5000)
+    y = (rng.random(5000) < p ** 1.5).astype(int)
+    g = rng.choice(["a", "b", "c"], 5000)
+    t = gw.reliability_table(y, p, sensitive_features=g, n_bins=10)
+    for name, mask in (("all", np.ones(5000, bool)), ("b", g == "b")):
+        rate, mean = calibration_curve(y[mask], p[mask], n_bins=10, strategy="uniform")
+        d = t[t.group == name]
+        np.testing.assert_allclose(d["observed_rate"], rate, atol=1e-12)
+        np.testing.assert_allclose(d["mean_predicted"], mean, atol=1e-12)
+    assert t[t.group == "all"]["n"].sum() == 5000
+    with pytest.raises(ConfigError, match="probabilities"):
+        gw.reliability_table(y, p * 2)

@@ -170,6 +170,9 @@ def _write_outputs(rd: Any, result: Any, identity: dict, facts: dict,
     if result.external_summary is not None:
         write_text(out / "summary_external.csv", result.external_summary.to_csv(index=False))
         written.append("summary_external.csv")
+    for name, table in result.tables.items():
+        write_text(out / name, table.to_csv(index=False))
+        written.append(name)
     schema = facts["cohort_meta"].get("schema")
     if save_models and schema is not None and (out / "models").is_dir():
         write_features(out / "models", facts)

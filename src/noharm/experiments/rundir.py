@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import ConfigError, NoharmError
 
 OUTPUTS = ("results.db", "results.csv", "summary.csv", "summary_external.csv", "summary.md",
-           "config.json",
+           "config.json", "calibration.csv",
            "splits.json", "models")
 # written later into a run directory by `noharm report` and `noharm audit --output DIR`
 DERIVED = ("report.html", "audit.csv", "audit.md", "forest.png", "reliability.json")

@@ -65,6 +65,7 @@ class StudyResult:
     notes: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     external_summary: pd.DataFrame | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def data_sha256(cohort: Cohort) -> str:
@@ -271,7 +272,8 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     text = study.render(summary, results, cohort.name, plan, external=ext_summary)
     return StudyResult(study.name, results, summary, text, plan,
                        study_identity(study, cohort, plan, external), study.timings(merged),
-                       notes, {k: o.info for k, o in merged.items() if o.info}, ext_summary)
+                       notes, {k: o.info for k, o in merged.items() if o.info}, ext_summary,
+                       study.extra_tables(context))
 
 
 __all__ = ["RunOptions", "StudyResult", "build_plan", "data_sha256", "run_study",

@@ -128,6 +128,10 @@ class Study(ABC):
         study does not evaluate on external data."""
         return None
 
+    def extra_tables(self, context: "Evaluation") -> dict[str, pd.DataFrame]:
+        """Further CSV files of the run directory (file name -> table); none by default."""
+        return {}
+
     #: whether the study reads image cohorts (datasets.images)
     takes_images: ClassVar[bool] = False
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice
+from .._validation import check_choice, check_positive_int
 from ..errors import ConfigError, GroupError, LengthMismatchError
 
 METHODS = ("between_groups", "to_overall")
@@ -333,6 +333,35 @@ def brier_score(y_true, y_prob) -> float:
     y = np.asarray(y_true, dtype=float).ravel()
     p = np.asarray(y_prob, dtype=float).ravel()
     return float(np.mean((p - y) ** 2))
+
+
+def reliability_table(y_true, y_prob, *, sensitive_features=None, n_bins: int = 10
+                      ) -> pd.DataFrame:
+    """The points of a reliability diagram, overall (group ``all``) and per group: for each
+    of ``n_bins`` equal-width bins of the predicted probability, the rows ``n``, the mean
+    predicted probability and the observed rate of Y = 1 (empty bins are left out)."""
+    y = np.asarray(y_true, dtype=float).ravel()
+    p = np.asarray(y_prob, dtype=float).ravel()
+    if len(y) != len(p):
+        raise LengthMismatchError(f"y_true has {len(y)} rows but y_prob has {len(p)}.")
+    if ((p < 0) | (p > 1)).any() or not np.isfinite(p).all():
+        raise ConfigError("y_prob must be probabilities in [0, 1].")
+    check_positive_int(n_bins, name="n_bins")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    parts = [("all", np.ones(len(y), bool))]
+    if sensitive_features is not None:
+        g = _groups(sensitive_features, len(y))
+        parts += [(str(v), g == v) for v in np.unique(g)]
+    rows = []
+    for name, mask in parts:
+        n = np.bincount(bins[mask], minlength=n_bins)
+        sp = np.bincount(bins[mask], weights=p[mask], minlength=n_bins)
+        sy = np.bincount(bins[mask], weights=y[mask], minlength=n_bins)
+        for b in np.flatnonzero(n):
+            rows.append({"group": name, "bin": int(b), "n": int(n[b]),
+                         "mean_predicted": sp[b] / n[b], "observed_rate": sy[b] / n[b]})
+    return pd.DataFrame(rows, columns=["group", "bin", "n", "mean_predicted",
+                                       "observed_rate"])
 
 
 def calibration_by_group(y_true, y_prob, *, sensitive_features, n_bins: int = 10,

@@ -104,6 +104,39 @@ def accuracy_figure(summary: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def reliability_figure(table: pd.DataFrame) -> str:
+    """Reliability diagrams from ``calibration.csv``: one panel per subgroup (all rows
+    first), one line per model (observed rate against mean predicted probability per bin,
+    marker area ~ rows), the diagonal = perfect calibration."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups = ["all"] + [g for g in dict.fromkeys(table["subgroup"]) if g != "all"]
+    groups = [g for g in groups if (table["subgroup"] == g).any()]
+    cols = min(4, len(groups))
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.0 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    for ax, g in zip(axes.ravel(), groups):
+        ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+        for model, d in table[table["subgroup"] == g].groupby("model", sort=False):
+            d = d.sort_values("bin")
+            ax.plot(d["mean_predicted"], d["observed_rate"], "-", color=model_color(model),
+                    lw=1.2, label=model)
+            ax.scatter(d["mean_predicted"], d["observed_rate"], s=8 + 60 * d["n"] /
+                       max(1, d["n"].max()), color=model_color(model))
+        ax.set_title(g, fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    axes[0, 0].set_ylabel("observed rate of Y = 1", fontsize=8)
+    axes[-1, 0].set_xlabel("mean predicted probability", fontsize=8)
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _png(fig).replace('alt="figure"', 'alt="reliability diagram"', 1)
+
+
 def gain_figure(summary: pd.DataFrame) -> str | None:
     """Forest plot of each model's accuracy gain over the reference, per subgroup, with
     the summary's 95 % intervals."""
@@ -253,6 +286,11 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
                 parts.append(gain)
             parts.append("<h3>AUROC, balanced accuracy, ECE (%) and Brier score (x 100)</h3>"
                          + _table(secondary_table(summary)))
+            cal_file = d / "calibration.csv"
+            if cal_file.is_file():
+                used |= {"calibration.csv"}
+                parts.append("<h3>Reliability diagrams (test rows of every run, 10 "
+                             "equal-width bins)</h3>" + reliability_figure(_read_csv(cal_file)))
             res_file = d / "results.csv"
             guard = _read_csv(res_file) if res_file.is_file() else pd.DataFrame()
             if "role" in guard and (guard["role"] == "guard").any():

@@ -19,9 +19,11 @@ def project(grads: torch.Tensor, mode: str = "conflict",
     grads : (K, E, P) — K objectives (row 0 the prediction loss), E ensemble members.
     mode : ``conflict`` projects g_i off g_j only when g_i . g_j < 0; ``always`` projects
         regardless of the sign.
-    clip : (K - 1,) or None.  Before projecting, fairness gradient k is shrunk to a norm of
-        at most ``clip[k - 1] * |g_0|`` (the prediction gradient's norm, per member), so no
-        fairness term can outweigh prediction by more than its weight.
+    clip : (K - 1,) or None.  Prediction first: the prediction gradient g_0 is never
+        projected (only the fairness gradients are), and before projecting, fairness
+        gradient k is shrunk to a norm of at most ``clip[k - 1] * |g_0|`` (per member), so
+        no fairness term can outweigh prediction by more than its weight nor remove part of
+        the prediction gradient.
 
     Returns
     -------
@@ -38,7 +40,7 @@ def project(grads: torch.Tensor, mode: str = "conflict",
         grads = torch.cat([grads[:1], grads[1:] * factor[..., None]])
     out = grads.clone()
     sq = (grads * grads).sum(-1).clamp(min=1e-20)              # (K, E)
-    for i in range(K):
+    for i in range(1 if clip is not None else 0, K):
         for j in range(K):
             if i == j:
                 continue

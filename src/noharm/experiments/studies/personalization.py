@@ -286,6 +286,34 @@ class PersonalizationStudy(Study):
             frames.append(tidy(guard_rows, self.name).drop(columns="study"))
         return tidy(pd.concat(frames, ignore_index=True), self.name)
 
+    def extra_tables(self, context: Evaluation) -> dict[str, pd.DataFrame]:
+        """``calibration.csv``: reliability-diagram points per model and subgroup (10
+        equal-width bins of the predicted probability), pooled over every run's test
+        predictions (classification only)."""
+        if self.task != "classification":
+            return {}
+        from ...fairness.groupwise import reliability_table
+        data, plan = context.data, context.plan
+        frames = []
+        for outer in range(plan.spec.outer_splits):
+            test = plan.rows(outer, "test")
+            rows, _, _ = self.split_rows(context, outer)
+            for model, p in rows.items():
+                pt = p[:, test]
+                t = reliability_table(np.tile(data.y[test], len(pt)), pt.ravel(),
+                                      sensitive_features=np.tile(data.groups[test], len(pt)))
+                t["model"] = model
+                frames.append(t)
+        if not frames:
+            return {}
+        t = pd.concat(frames, ignore_index=True)
+        t["sum_p"], t["sum_y"] = t["mean_predicted"] * t["n"], t["observed_rate"] * t["n"]
+        g = t.groupby(["model", "group", "bin"], sort=False)[["n", "sum_p", "sum_y"]].sum()
+        g = g.reset_index()
+        g["mean_predicted"], g["observed_rate"] = g["sum_p"] / g["n"], g["sum_y"] / g["n"]
+        return {"calibration.csv": g.rename(columns={"group": "subgroup"})[
+            ["model", "subgroup", "bin", "n", "mean_predicted", "observed_rate"]]}
+
     def _gap_rows(self, model: str, pred: np.ndarray, data: StudyData, test: np.ndarray,
                   runs: list[dict], outer: int) -> pd.DataFrame:
         """Per run, the between-groups demographic-parity and equalized-odds differences
