@@ -1,10 +1,11 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from noharm import debias as D
-from noharm.errors import ConfigError, GroupError
+from noharm.errors import ConfigError, GroupError, LengthMismatchError
 from noharm.fairness import balanced_accuracy, statistical_parity_difference
 from noharm.models import GenericClassifier
 
@@ -186,8 +187,12 @@ def test_equalized_odds_postprocessing(planted):
 
 def test_bad_inputs(planted):
     m, X, y, a = planted
-    with pytest.raises(ConfigError, match="binarize"):
-        D.pruning(m, X, y, np.arange(len(y)) % 3)
+    with pytest.raises(LengthMismatchError, match="sensitive_features has"):
+        D.pruning(m, X, y, np.arange(len(y) - 1) % 3)
+    with pytest.raises(GroupError, match="missing values"):
+        D.pruning(m, X, y, np.where(np.arange(len(y)) % 5 == 0, None, "a"))
+    with pytest.raises(GroupError, match="one group"):
+        D.pruning(m, X, y, np.full(len(y), "site A"))
     with pytest.raises(GroupError, match="absent"):
         D.pruning(m, X, y, np.ones(len(y), int))
     y2 = y.copy()
@@ -196,3 +201,50 @@ def test_bad_inputs(planted):
         D.bias_gradient(m, X, y2, a, metric="eod")
     with pytest.raises(ConfigError, match="GenericClassifier or a torch"):
         D.pruning(object(), X, y, a)
+
+
+@pytest.fixture(scope="module")
+def three_groups():
+    """Three sites (strings) shifting a feature and the label: a multi-valued attribute."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    site = rng.choice(np.array(["north", "south", "west"]), n)
+    shift = pd.Series(site).map({"north": 0.0, "south": 0.8, "west": 1.6}).to_numpy()
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X[:, 0] += 1.5 * shift
+    y = ((X[:, 1] + X[:, 2] + shift + 0.5 * rng.normal(size=n)) > 0.9).astype(int)
+    m = GenericClassifier(hidden_layers=3, hidden_units=32, max_epochs=30,
+                          random_state=0).fit(X[:1800], y[:1800])
+    return m, X, y, site
+
+
+# measured (held-out worst-pair DPD 0.226 before): pruning 0.215, bias gradient 0.153,
+# engineered gradient with fixed lambda 0.166, dynamic pruning 0.256 (its selection on 600
+# validation rows does not carry over here; not asserted)
+@pytest.mark.parametrize("fn, kw, share", [(D.pruning, {}, None), (D.bias_gradient, {}, 0.8),
+                                           (D.engineered_gradient, {"dynamic": False}, 0.85)],
+                         ids=["pruning", "bias_gradient", "engineered_gradient_fixed"])
+def test_methods_take_a_multi_valued_attribute_worst_pair_gap(three_groups, fn, kw, share):
+    from fairlearn.metrics import demographic_parity_difference as fl_dpd
+    m, X, y, site = three_groups
+    va, te = np.arange(1800, 2400), np.arange(2400, 3000)
+    r = fn(m, X[va], y[va], site[va], **kw)
+    # the reported bias is fairlearn's worst-pair demographic parity difference
+    assert r.original.bias == pytest.approx(fl_dpd(
+        y[va], (D.Evaluator(X[va], y[va], site[va]).proba(D.as_module(m))
+                >= r.original.threshold).astype(int), sensitive_features=site[va]))
+    assert r.constraint_met and r.bias < r.original.bias
+    p0 = D.Evaluator(X[te], y[te], site[te]).proba(D.as_module(m)) >= r.original.threshold
+    before = fl_dpd(y[te], p0.astype(int), sensitive_features=site[te])
+    after = fl_dpd(y[te], r.predict(X[te], site[te]), sensitive_features=site[te])
+    limit = before + 0.02 if share is None else share * before
+    assert after < limit, (before, after)                          # held-out rows
+
+
+def test_worst_pair_proxy_by_hand():
+    from noharm.debias._common import worst_pair_proxy
+    p = torch.tensor([0.9, 0.7, 0.2, 0.4, 0.5])
+    codes = torch.tensor([0, 0, 1, 1, 2])
+    assert worst_pair_proxy(p, codes, 3).item() == pytest.approx(0.8 - 0.3)
+    y = torch.tensor([1, 0, 1, 0, 0])          # EOD form: group 2 has no positive
+    assert worst_pair_proxy(p, codes, 3, y).item() == pytest.approx(0.9 - 0.2)

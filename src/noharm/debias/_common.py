@@ -152,14 +152,26 @@ class Evaluator:
         if len(self.y) != self.data.n:
             raise GroupError(f"X has {self.data.n} rows but y has {len(self.y)}; give one "
                              "label per row.")
-        self.a = check_protected(protected, len(self.y))
+        self.multi = not _is_binary(protected)
+        if self.multi:                   # any number of groups: worst-pair gap (>= 0)
+            from ..fairness.groupwise import _groups
+            labels = _groups(protected, len(self.y))
+            self.group_names, self.a = np.unique(labels, return_inverse=True)
+            if len(self.group_names) < 2:
+                raise GroupError("the protected attribute has one group in these rows; "
+                                 "debiasing compares at least two.")
+        else:
+            self.a = check_protected(protected, len(self.y))
         if len(np.unique(self.y)) < 2:
             raise GroupError("the validation labels hold one class only; debiasing needs both.")
-        if metric == "eod":
+        if metric == "eod" and not self.multi:
             for g, name in ((0, "unprivileged (A=0)"), (1, "privileged (A=1)")):
                 if not ((self.a == g) & (self.y == 1)).any():
                     raise GroupError(f"no positive labels in the {name} group of the validation "
                                      "data, so EOD is undefined; use --metric spd or more data.")
+        if metric == "eod" and self.multi and len(np.unique(self.a[self.y == 1])) < 2:
+            raise GroupError("fewer than two groups have positive labels in the validation "
+                             "data, so EOD is undefined; use --metric spd or more data.")
         self.metric = metric
         self.yt = torch.as_tensor(self.y).to(self.device)
         self.at = torch.as_tensor(self.a).to(self.device)
@@ -177,25 +189,69 @@ class Evaluator:
             out = [torch.sigmoid(logits_of(model, x)) for _, x in data.batches()]
         return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
 
-    def proxy_weights(self) -> torch.Tensor:
+    def proxy_weights(self, model: nn.Module | None = None) -> torch.Tensor:
         """w with proxy(p) = sum_i w_i p_i over all validation rows (the proxies are
-        differences of group means), so a full-data gradient is a sum over batches."""
-        a = self.at.float()
-        keep = torch.ones_like(a) if self.metric == "spd" else (self.yt == 1).float()
-        w0, w1 = (1 - a) * keep, a * keep
-        return w0 / w0.sum().clamp_min(1) - w1 / w1.sum().clamp_min(1)
+        differences of group means), so a full-data gradient is a sum over batches.
+        With several groups the proxy is the gap between the groups of the highest and
+        lowest soft rate under ``model``'s current probabilities (its subgradient)."""
+        keep = (torch.ones_like(self.yt) if self.metric == "spd"
+                else (self.yt == 1)).float()
+        if not self.multi:
+            a = self.at.float()
+            w0, w1 = (1 - a) * keep, a * keep
+            return w0 / w0.sum().clamp_min(1) - w1 / w1.sum().clamp_min(1)
+        p = torch.as_tensor(self.proba(model), device=self.device)
+        onehot = torch.nn.functional.one_hot(self.at, len(self.group_names)).float()
+        counts = (onehot * keep[:, None]).sum(0)
+        rates = (onehot * (keep * p)[:, None]).sum(0) / counts.clamp_min(1)
+        valid = counts > 0
+        hi = torch.where(valid, rates, torch.full_like(rates, -1.0)).argmax()
+        lo = torch.where(valid, rates, torch.full_like(rates, 2.0)).argmin()
+        return keep * ((self.at == hi).float() / counts[hi] - (self.at == lo).float()
+                       / counts[lo])
 
     def evaluate(self, model: nn.Module) -> Evaluation:
         p = self.proba(model)
         t, ba = best_threshold(self.y, p)
-        bias = BIAS_METRICS[self.metric](self.y, (p >= t).astype(int), self.a)
-        return Evaluation(t, ba, float(bias))
+        pred = (p >= t).astype(int)
+        if self.multi:
+            from ..fairness import groupwise as gw
+            fn = (gw.demographic_parity_difference if self.metric == "spd"
+                  else gw.equal_opportunity_difference)
+            return Evaluation(t, ba, float(fn(self.y, pred, sensitive_features=self.a)))
+        return Evaluation(t, ba, float(BIAS_METRICS[self.metric](self.y, pred, self.a)))
 
     def proxy(self, proba: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         a = self.at if rows is None else self.at[rows]
+        y = self.yt if rows is None else self.yt[rows]
+        if self.multi:
+            return worst_pair_proxy(proba, a, len(self.group_names),
+                                    None if self.metric == "spd" else y)
         if self.metric == "spd":
             return spd_proxy(proba, a)
-        return eod_proxy(proba, a, self.yt if rows is None else self.yt[rows])
+        return eod_proxy(proba, a, y)
+
+
+def _is_binary(protected: Any) -> bool:
+    if hasattr(protected, "columns"):
+        return False
+    vals = set(pd.unique(np.asarray(protected).ravel()).tolist())
+    return vals <= {0, 1}
+
+
+def worst_pair_proxy(proba: torch.Tensor, codes: torch.Tensor, n_groups: int,
+                     y: torch.Tensor | None = None) -> torch.Tensor:
+    """max_g - min_g of the groups' soft rates (mean probability; over Y = 1 rows when
+    ``y`` is given: the EOD form), over the groups present; differentiable in ``proba``
+    (a subgradient at ties).  0 when fewer than two groups are present."""
+    keep = torch.ones_like(proba) if y is None else (y == 1).to(proba.dtype)
+    onehot = torch.nn.functional.one_hot(codes.long(), n_groups).to(proba.dtype)
+    counts = (onehot * keep[:, None]).sum(0)
+    rates = (onehot * (keep * proba)[:, None]).sum(0) / counts.clamp_min(1)
+    valid = counts > 0
+    if int(valid.sum()) < 2:
+        return (proba * 0).sum()
+    return rates[valid].max() - rates[valid].min()
 
 
 @dataclass

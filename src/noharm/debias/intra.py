@@ -112,7 +112,7 @@ def influence(net: nn.Module, masks: UnitMasks, ev: Evaluator) -> tuple[np.ndarr
     The proxy is a weighted sum of the rows' probabilities (:meth:`Evaluator.proxy_weights`),
     so the gradients are accumulated batch by batch (one backward pass per batch)."""
     net.eval()
-    w = ev.proxy_weights()
+    w = ev.proxy_weights(net)
     infl = [0.0] * len(masks.units)
     sal = [0.0] * len(masks.units)
     for rows, x in ev.data.batches():
