@@ -40,9 +40,9 @@ def fairness(
     fairness_weights: Annotated[Optional[str], typer.Option(
         help="Weight per sensitive attribute, comma-separated (default 1 each).")] = None,
     balance: Annotated[str, typer.Option(
-        help="clip: each fairness gradient is at most weight x the prediction gradient's "
-        "norm (keeps accuracy); none: weights multiply the losses (the paper's form).")
-    ] = "clip",
+        help="none: weights multiply the losses (the paper's form); clip: the prediction "
+        "gradient is never projected and each fairness gradient is at most weight x its "
+        "norm.")] = "none",
     outer_splits: OuterSplitsOpt = 3, random_state: RandomStateOpt = 0,
     max_epochs: MaxEpochsOpt = 200, patience: PatienceOpt = 20,
     hidden_layers: HiddenLayersOpt = 6, hidden_units: HiddenUnitsOpt = 64,

@@ -44,7 +44,7 @@ class FairnessStudy(Study):
     fairness_loss: str = "eqodds"
     projection: str = "conflict"
     fairness_weights: tuple[float, ...] | None = None
-    balance: str = "clip"
+    balance: str = "none"
     hidden_layers: int = 6
     hidden_units: int = 64
     max_epochs: int = TrainConfig.max_epochs

@@ -33,6 +33,22 @@ FINETUNE = ("bias_gradient", "engineered_gradient", "engineered_gradient_fixed",
             "adversarial", "adaptive_pruning")
 
 
+def _channels_of(path: str) -> int:
+    """Input channels of a saved image network (its first convolution's weight)."""
+    import os
+
+    import torch
+    if not os.path.isfile(path):
+        return 1                          # load_backbone_weights names the missing file
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:                     # noqa: BLE001 - load_backbone_weights says why
+        return 1
+    convs = [v for k, v in state.items() if getattr(v, "dim", lambda: 0)() == 4] \
+        if isinstance(state, dict) else []
+    return int(convs[0].shape[1]) if convs else 1
+
+
 @dataclass
 class ImageDebiasStudy(DebiasStudy):
     title: ClassVar[str] = "debiasing methods on images"
@@ -54,6 +70,10 @@ class ImageDebiasStudy(DebiasStudy):
                               f"{', '.join(ARCHS)}.")
         TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
                     patience=self.patience).validate()
+        if self.weights is not None:       # fail before any work, naming the file
+            load_backbone_weights(build_backbone(self.arch, 1), self.weights) \
+                if _channels_of(self.weights) == 1 else \
+                load_backbone_weights(build_backbone(self.arch, 3), self.weights)
         if self.finetune_steps < 1:
             raise ConfigError(f"finetune_steps must be >= 1, got {self.finetune_steps}.")
 
@@ -73,9 +93,10 @@ class ImageDebiasStudy(DebiasStudy):
         return data
 
     def network(self, data: StudyData, plan: Plan, outer: int, run: dict):
-        ds = ImageDataset(data.X["file"].to_numpy(), data.extra["channels"],
-                          data.extra["resize"])
-        net = build_backbone(self.arch, data.extra["channels"])
+        channels = (data.extra["channels"] if self.weights is None
+                    else _channels_of(self.weights))      # grey images feed RGB weights too
+        ds = ImageDataset(data.X["file"].to_numpy(), channels, data.extra["resize"])
+        net = build_backbone(self.arch, channels)
         if self.weights is not None:
             load_backbone_weights(net, self.weights)
         else:
