@@ -51,7 +51,7 @@ def _aif360(y_val, p_val, a_val, p_test, a_test, seed):
 
 def one_split(outer: int, cohort_kw: dict) -> list[dict]:
     cohort = load_dataset("diabetes130", **cohort_kw)
-    study = DebiasStudy(outer_splits=5)
+    study = DebiasStudy(outer_splits=5, protected="race")
     plan = build_plan(study, cohort)
     X, y = cohort.X.to_numpy(np.float32), cohort.y.to_numpy().astype(int)
     run = plan.runs(outer)[0]

@@ -270,3 +270,42 @@ def test_reliability_table_matches_sklearn_calibration_curve():
     assert t[t.group == "all"]["n"].sum() == 5000
     with pytest.raises(ConfigError, match="probabilities"):
         gw.reliability_table(y, p * 2)
+
+
+# Expectations on the small hand-made arrays of AIF360's own tests
+# (tests/test_classification_metric.py: the generalized-entropy example, its second
+# prediction), for every privileged / unprivileged split of its 3-valued attribute.  Values
+# from AIF360 0.6.1's ClassificationMetric on those arrays, checked by hand for the first row
+# (rates: group 0 TPR 1, FPR 0, selection 1/2; group 1 TPR 0, FPR 2/3, selection 1/2).
+_FEAT = np.array([0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+_Y = np.array([1, 0, 0, 1, 0, 0, 1, 0, 1, 1])
+_P_A = np.array([1, 0, 0, 0, 1, 1, 1, 0, 1, 0])
+_P_B = np.array([0, 1, 1, 0, 0, 0, 0, 1, 1, 1])
+AIF360_CASES = [  # prediction, unprivileged, privileged, spd, eod, aod, disparate impact
+    (_P_A, [0], [1], 0.0, 1.0, 1 / 6, 1.0),
+    (_P_A, [1], [2], 0.0, -2 / 3, 0.0, 1.0),
+    (_P_A, [2], [0, 1], 0.0, 1 / 6, -1 / 6, 1.0),
+    (_P_B, [0], [1], 0.25, 0.0, 1 / 3, 2.0),
+    (_P_B, [1], [2], -0.5, -2 / 3, -2 / 3, 1 / 3),
+    (_P_B, [2], [0, 1], 5 / 12, 2 / 3, 7 / 12, 2.25),
+]
+
+
+@pytest.mark.parametrize("pred, unpriv, priv, spd, eod, aod, di", AIF360_CASES)
+def test_aif360_hand_made_expectations(pred, unpriv, priv, spd, eod, aod, di):
+    from noharm.fairness.metrics import (average_odds_difference,
+                                         equal_opportunity_difference,
+                                         statistical_parity_difference)
+    rows = np.isin(_FEAT, unpriv + priv)
+    y, p = _Y[rows], pred[rows]
+    a = np.isin(_FEAT[rows], priv).astype(int)             # 1 = privileged
+    assert statistical_parity_difference(y, p, a) == pytest.approx(spd, abs=1e-12)
+    assert equal_opportunity_difference(y, p, a) == pytest.approx(eod, abs=1e-12)
+    assert average_odds_difference(y, p, a) == pytest.approx(aod, abs=1e-12)
+    # the any-number-of-groups forms: unsigned gap and min/max ratio of the same rates
+    assert gw.demographic_parity_difference(y, p, sensitive_features=a) == \
+        pytest.approx(abs(spd), abs=1e-12)
+    assert gw.equal_opportunity_difference(y, p, sensitive_features=a) == \
+        pytest.approx(abs(eod), abs=1e-12)
+    assert gw.demographic_parity_ratio(y, p, sensitive_features=a) == \
+        pytest.approx(min(di, 1 / di), abs=1e-12)
