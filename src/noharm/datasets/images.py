@@ -13,7 +13,6 @@ claim).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import ColumnNotFoundError, DataNotFoundError, DatasetError, TargetError
-from ._fetch import resolve
+from ._fetch import resolve, sha256_of
 from .cohort import Cohort
 from .tabular import Target
 
@@ -117,14 +116,6 @@ def _resolve_files(root: Path, names: pd.Series) -> tuple[list[Path], list[str]]
     return files, missing
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_image_cohort(images: str | os.PathLike, metadata: str | os.PathLike | pd.DataFrame,
                       *, target: str, protected: str, patient: str | None = None,
                       file_column: str = "file", image_size: int | None = None,
@@ -208,7 +199,7 @@ def load_image_cohort(images: str | os.PathLike, metadata: str | os.PathLike | p
     channels = 1 if modes <= {"L", "I;16", "I;16B", "I;16L", "I", "1", "LA"} else 3
     groups = pd.DataFrame({protected: meta[protected].astype(str).str.strip()})
     X = pd.DataFrame({"file": [str(f.resolve()) for f in files],
-                      "sha256": [_sha256(f) for f in files]})
+                      "sha256": [sha256_of(f) for f in files]})
     ids = None
     if patient:
         ids = meta[patient].astype(str).rename(patient)

@@ -244,14 +244,10 @@ def worst_pair_proxy(proba: torch.Tensor, codes: torch.Tensor, n_groups: int,
     """max_g - min_g of the groups' soft rates (mean probability; over Y = 1 rows when
     ``y`` is given: the EOD form), over the groups present; differentiable in ``proba``
     (a subgradient at ties).  0 when fewer than two groups are present."""
-    keep = torch.ones_like(proba) if y is None else (y == 1).to(proba.dtype)
-    onehot = torch.nn.functional.one_hot(codes.long(), n_groups).to(proba.dtype)
-    counts = (onehot * keep[:, None]).sum(0)
-    rates = (onehot * (keep * proba)[:, None]).sum(0) / counts.clamp_min(1)
-    valid = counts > 0
-    if int(valid.sum()) < 2:
-        return (proba * 0).sum()
-    return rates[valid].max() - rates[valid].min()
+    from ..fairness.losses import group_gap_loss
+    kind = "spd" if y is None else "eod"
+    y = torch.ones_like(codes) if y is None else y
+    return group_gap_loss(proba[None], codes.long()[None], y[None], n_groups, kind)[0]
 
 
 @dataclass
