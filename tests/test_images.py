@@ -223,3 +223,19 @@ def test_debias_cli_on_an_image_folder(tmp_path, cli_main):
                                                 "vgg11"]))
     assert "only `noharm debias`" in one_error_line(cli_main(
         ["personalize", "--dataset", "covid-cxr"]))
+
+
+def test_debias_cli_debiases_the_users_own_weights(tmp_path, cli_main):
+    """--weights: no training; a 3-channel network takes the grey images as RGB."""
+    root = _write_images(tmp_path / "data", n=60)
+    torch.manual_seed(0)
+    torch.save(build_backbone("small", 3).state_dict(), tmp_path / "mine.pt")
+    out = tmp_path / "run"
+    code, stdout, err = cli_main([
+        "debias", "--images", str(root), "--metadata", str(root / "meta.csv"),
+        "--file-column", "path", "--target", "finding==covid", "--protected", "sex",
+        "--weights", str(tmp_path / "mine.pt"), "--methods", "pruning", "--outer-splits", "1",
+        "--output", str(out), "--jobs", "1", "--quiet"])
+    assert code == 0, err
+    cfg = (out / "config.json").read_text()
+    assert "mine.pt" in cfg and "| pruning |" in stdout
