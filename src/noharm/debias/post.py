@@ -182,14 +182,9 @@ class _Scores(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-def equalized_odds_postprocessing(scorer, X, y, protected, *, random_state: int = 0,
-                                  tol: float | None = None):
+def equalized_odds_postprocessing(scorer, X, y, protected, *, random_state: int = 0):
     """Hardt et al.'s equalized-odds post-processing through fairlearn's
     ``ThresholdOptimizer`` (prefit, randomized group thresholds on ``scorer(X)``).
-
-    ``tol``: None for exact equalized odds on the fitting rows; a number relaxes the
-    constraint to |rate differences| <= tol (fairlearn's relaxed thresholding), trading
-    some of the gap for accuracy and less randomization.
 
     ``protected``: a 0/1 attribute or any number of groups (labels of any type; a
     DataFrame's columns make intersections).
@@ -206,7 +201,7 @@ def equalized_odds_postprocessing(scorer, X, y, protected, *, random_state: int 
         raise GroupError("equalized-odds post-processing needs at least two groups.")
     opt = ThresholdOptimizer(estimator=_Scores(scorer), constraints="equalized_odds",
                              prefit=True, predict_method="predict_proba",
-                             objective="balanced_accuracy_score", tol=tol)
+                             objective="balanced_accuracy_score")
     opt.fit(X, np.asarray(y).astype(int), sensitive_features=a)
     opt.random_state_ = random_state
     return opt
