@@ -239,3 +239,25 @@ def test_debias_cli_debiases_the_users_own_weights(tmp_path, cli_main):
     assert code == 0, err
     cfg = (out / "config.json").read_text()
     assert "mine.pt" in cfg and "| pruning |" in stdout
+
+
+def test_devices_are_resolved_or_refused(monkeypatch):
+    from noharm._device import resolve_device
+    from noharm.errors import ConfigError
+    assert resolve_device("cpu").type == "cpu" and resolve_device(None).type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ConfigError, match="no CUDA GPU.*--device cpu"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_images_too_small_for_the_network_are_one_error(tmp_path, cli_main):
+    from conftest import one_error_line
+    root = _write_images(tmp_path / "data", n=20, size=(20, 20))
+    msg = one_error_line(cli_main([
+        "debias", "--images", str(root), "--metadata", str(root / "meta.csv"),
+        "--file-column", "path", "--target", "finding==covid", "--protected", "sex",
+        "--output", str(tmp_path / "run")]))
+    assert "too small for --arch small" in msg and "--image-size 32" in msg
