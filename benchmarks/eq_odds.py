@@ -31,23 +31,23 @@ from noharm.models import GenericClassifier
 PRIVILEGED = {"race": "Caucasian", "gender": "Male"}
 
 
-def _aif360(y_val, p_val, a_val, p_test, a_test, seed):
+def _aif360(y_val, p_val, a_val, p_test, a_test, seed, threshold):
     import pandas as pd
     from aif360.algorithms.postprocessing import EqOddsPostprocessing
     from aif360.datasets import BinaryLabelDataset
 
-    def ds(y, p, a):
+    def ds(y, a, p=None):
         d = BinaryLabelDataset(df=pd.DataFrame({"y": y.astype(float), "a": a.astype(float)}),
                                label_names=["y"], protected_attribute_names=["a"])
-        d.scores = p.reshape(-1, 1).astype(float)
-        t, _ = best_threshold(y, p)
-        d.labels = (p >= t).astype(float).reshape(-1, 1)
+        if p is not None:               # predictions: scores and labels at the threshold
+            d.scores = p.reshape(-1, 1).astype(float)
+            d.labels = (p >= threshold).astype(float).reshape(-1, 1)
         return d
-    true = ds(y_val, p_val, a_val)
-    pred = ds(y_val, p_val, a_val)
+    true = ds(y_val, a_val)
+    pred = ds(y_val, a_val, p_val)
     eo = EqOddsPostprocessing(unprivileged_groups=[{"a": 0}], privileged_groups=[{"a": 1}],
                               seed=seed).fit(true, pred)
-    out = eo.predict(ds(np.zeros(len(p_test)), p_test, a_test))
+    out = eo.predict(ds(np.zeros(len(p_test)), a_test, p_test))
     return out.labels.ravel().astype(int)
 
 
@@ -81,7 +81,7 @@ def one_split(outer: int, cohort_kw: dict) -> list[dict]:
         preds["noharm eq_odds"] = opt.predict(p_test[:, None], sensitive_features=a[test],
                                               random_state=outer)
         preds["AIF360 EqOddsPostprocessing"] = _aif360(y[val], p_val, a[val], p_test, a[test],
-                                                       outer)
+                                                       outer, t)
         for method, pred in preds.items():
             rows.append({"split": outer, "attribute": attr, "method": method,
                          "ba": balanced_accuracy(y[test], pred),

@@ -120,3 +120,32 @@ def test_plan_errors():
     g2[0] = "lonely"
     with pytest.raises(GroupError, match="absent from the training data"):
         make_plan(PlanSpec(test_size=0.5), groups=g2, y=y)
+
+
+def test_grouped_folds_keep_patients_together_and_balance_strata_like_sklearn():
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from noharm.splits import grouped_folds
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 1500, 4000)                  # patients with 1..several rows
+    strata = np.where(rng.random(4000) < 0.15, "pos", "neg")
+    strata = np.char.add(strata, rng.choice(np.array(["_a", "_b", "_c"]), 4000))
+    folds = grouped_folds(strata, ids, 5, seed=3)
+    assert np.array_equal(folds, grouped_folds(strata, ids, 5, seed=3))   # reproducible
+    assert not np.array_equal(folds, grouped_folds(strata, ids, 5, seed=4))
+    for p in np.unique(ids):                           # a patient never spans two folds
+        assert len(set(folds[ids == p])) == 1
+
+    def spread(f):      # mean over strata of the sd across folds of the stratum's share
+        return np.mean([np.std([np.mean(f[strata == s] == k) for k in range(5)])
+                        for s in np.unique(strata)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = np.empty(4000, int)
+        for k, (_, te) in enumerate(StratifiedGroupKFold(5, shuffle=True, random_state=3)
+                                    .split(ids, strata, ids)):
+            ref[te] = k
+    assert spread(folds) <= 1.5 * spread(ref) + 1e-3, (spread(folds), spread(ref))
+    assert np.bincount(folds).min() > 0.8 * 4000 / 5

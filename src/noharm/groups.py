@@ -152,4 +152,8 @@ class GroupSpec:
 
 def subgroup_labels(groups: pd.DataFrame) -> pd.Series:
     """Join attribute label columns into intersectional labels (``old_female``)."""
-    return groups.astype(str).agg("_".join, axis=1).rename("subgroup")
+    cols = [groups[c].astype(str) for c in groups.columns]
+    if not cols:
+        return pd.Series([""] * len(groups), index=groups.index, name="subgroup")
+    out = cols[0].str.cat(cols[1:], sep="_") if len(cols) > 1 else cols[0]
+    return out.rename("subgroup")

@@ -3,11 +3,12 @@ the models so the guarded estimator can cross-fit with the same rules: stratifie
 subgroup x label (coarser when a stratum is too small), grouped by patient id."""
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ._validation import check_positive_int
 
@@ -27,6 +28,69 @@ def _strata(groups: np.ndarray, y: np.ndarray | None, minimum: int) -> np.ndarra
     return None
 
 
+def grouped_folds(strata: np.ndarray, ids: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold (0..k-1) of every row: rows sharing an id share a fold, and each stratum is
+    spread over the folds as evenly as the groups allow.
+
+    The rule of scikit-learn's StratifiedGroupKFold (shuffle=True), written for speed:
+    groups are shuffled, then taken in order of decreasing spread of their stratum
+    distribution; each goes to the fold that minimises the mean over strata of the
+    standard deviation, across folds, of the stratum's share in each fold (ties: the
+    fold with fewest rows, then the lowest index).  A few list operations per group (the
+    library's per-fold loop took 50 s per split on diabetes130's 70,000 patients).
+    """
+    _, s_code = np.unique(np.asarray(strata).astype(str), return_inverse=True)
+    uniq, g_code = np.unique(np.asarray(ids).astype(str), return_inverse=True)
+    n_g, n_s = len(uniq), int(s_code.max()) + 1
+    counts = np.zeros((n_g, n_s))
+    np.add.at(counts, (g_code, s_code), 1.0)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_g)
+    spread = np.std(counts[order] / counts[order].sum(1, keepdims=True), axis=1)
+    order = order[np.argsort(-spread, kind="stable")]
+    share = counts / counts.sum(0)                          # each group's share per stratum
+    # plain Python on small lists: per group only the strata it has rows in change (the
+    # others add the same to every fold's score); a group of one stratum goes to the fold
+    # where that stratum's share is smallest (the same argmin, without the square roots)
+    nz_rows, nz_cols = np.nonzero(share)
+    starts = np.searchsorted(nz_rows, np.arange(n_g + 1)).tolist()
+    cols_all, vals_all = nz_cols.tolist(), share[nz_rows, nz_cols].tolist()
+    sizes = counts.sum(1).tolist()
+    fs = [[0.0] * k for _ in range(n_s)]                    # x[s][f]
+    s1, s2 = [0.0] * n_s, [0.0] * n_s                       # sums over folds of x, x^2
+    rows = [0.0] * k
+    folds = range(k)
+    fold_of = np.empty(n_g, dtype=np.int64)
+    for g in order.tolist():
+        lo, hi = starts[g], starts[g + 1]
+        if hi - lo == 1:
+            xs = fs[cols_all[lo]]
+            m = min(xs)
+            best = [f for f in folds if xs[f] <= m + 1e-12]
+        else:
+            score = [0.0] * k
+            for j in range(lo, hi):
+                st, cv = cols_all[j], vals_all[j]
+                m1 = (s1[st] + cv) / k
+                xs, base = fs[st], s2[st] + cv * cv
+                for f in folds:
+                    v = (base + 2 * xs[f] * cv) / k - m1 * m1
+                    if v > 0:
+                        score[f] += math.sqrt(v)
+            m = min(score)
+            best = [f for f in folds if score[f] <= m + 1e-12]
+        f = best[0] if len(best) == 1 else min(best, key=rows.__getitem__)
+        fold_of[g] = f
+        for j in range(lo, hi):
+            st, cv = cols_all[j], vals_all[j]
+            x = fs[st][f]
+            s1[st] += cv
+            s2[st] += 2 * x * cv + cv * cv
+            fs[st][f] = x + cv
+        rows[f] += sizes[g]
+    return fold_of[g_code]
+
+
 def holdout(idx: np.ndarray, size: float, groups: np.ndarray, y: np.ndarray | None,
              ids: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(rest, held): a stratified hold-out of ``size`` of ``idx`` (grouped by ``ids``)."""
@@ -36,12 +100,9 @@ def holdout(idx: np.ndarray, size: float, groups: np.ndarray, y: np.ndarray | No
     else:
         k = max(2, int(round(1 / size)))
         strat = _strata(groups[idx], None if y is None else y[idx], 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            sgk = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-            a, b = next(sgk.split(idx, strat if strat is not None else np.zeros(len(idx)),
-                                  ids[idx]))
-        rest, held = idx[a], idx[b]
+        folds = grouped_folds(strat if strat is not None else np.zeros(len(idx)), ids[idx],
+                              k, seed)
+        rest, held = idx[folds != 0], idx[folds == 0]
     return np.sort(rest), np.sort(held)
 
 
@@ -53,12 +114,10 @@ def fold_ids(part: np.ndarray, k: int, groups: np.ndarray, y: np.ndarray | None,
     out = np.empty(len(part), dtype=np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        if ids is None:
-            folds = StratifiedKFold(k, shuffle=True, random_state=seed).split(part, strat)
-        else:
-            folds = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(
-                part, strat, ids[part])
-        for f, (_, va) in enumerate(folds):
+        if ids is not None:
+            return grouped_folds(strat, ids[part], k, seed)
+        for f, (_, va) in enumerate(StratifiedKFold(k, shuffle=True,
+                                                    random_state=seed).split(part, strat)):
             out[va] = f
     return out
 
@@ -81,4 +140,4 @@ def cross_fit_runs(groups: Any, y: Any = None, *, n_folds: int = 5, random_state
     return out
 
 
-__all__ = ["cross_fit_runs", "fold_ids", "holdout"]
+__all__ = ["cross_fit_runs", "fold_ids", "grouped_folds", "holdout"]
