@@ -26,7 +26,7 @@ def test_personalize_synthetic_default_writes_outputs(tmp_path):
     assert "old_female" in res.stdout and "gain conditional bias" in res.stdout
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "summary.md",
                                                "config.json", "splits.json", "models",
-                                               "results.db"}
+                                               "results.db", "calibration.csv"}
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["options"]["n_seeds"] == 1 and cfg["cohort"] == "synthetic"
     assert cfg["study"] == "personalization" and cfg["noharm_version"] == noharm.__version__

@@ -65,6 +65,9 @@ def _tpr_gap(pred, y, g):
     return max(tprs) - min(tprs)
 
 
+_GENERIC: dict = {}
+
+
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("balance", ["none", "clip"])
 def test_fairgrad_reduces_both_gaps_and_keeps_auroc_at_every_seed(two_attribute_bias, seed,
@@ -76,7 +79,9 @@ def test_fairgrad_reduces_both_gaps_and_keeps_auroc_at_every_seed(two_attribute_
     X, y, S = two_attribute_bias
     tr, te = np.arange(1600), np.arange(1600, 2400)
     kw = dict(hidden_layers=3, hidden_units=32, max_epochs=40, patience=8, random_state=seed)
-    gen = GenericClassifier(**kw).fit(X[tr], y[tr])
+    if seed not in _GENERIC:                 # the same generic model for both balances
+        _GENERIC[seed] = GenericClassifier(**kw).fit(X[tr], y[tr])
+    gen = _GENERIC[seed]
     fg = FairGradClassifier(fairness_loss="eod", balance=balance, **kw).fit(
         X[tr], y[tr], sensitive_features=S.iloc[tr])
     pg, pf = gen.predict(X[te]), fg.predict(X[te])
