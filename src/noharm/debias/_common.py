@@ -130,6 +130,14 @@ def logits_of(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     return out.reshape(out.shape[0], -1)[:, -1] if out.dim() > 1 else out
 
 
+def probabilities(model: nn.Module, data: RowData) -> np.ndarray:
+    """P(Y = 1) of every row of ``data``, in eval mode, one batch at a time."""
+    model.eval()
+    with torch.no_grad():
+        out = [torch.sigmoid(logits_of(model, x)) for _, x in data.batches()]
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+
+
 @dataclass
 class Evaluation:
     threshold: float
@@ -183,11 +191,8 @@ class Evaluator:
 
     def proba(self, model: nn.Module, X: Any = None) -> np.ndarray:
         """Predicted probabilities of the validation rows (or of ``X``), batch by batch."""
-        data = self.data if X is None else RowData(X, self.device, self.data.batch_size)
-        model.eval()
-        with torch.no_grad():
-            out = [torch.sigmoid(logits_of(model, x)) for _, x in data.batches()]
-        return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+        return probabilities(model, self.data if X is None else
+                             RowData(X, self.device, self.data.batch_size))
 
     def proxy_weights(self, model: nn.Module | None = None) -> torch.Tensor:
         """w with proxy(p) = sum_i w_i p_i over all validation rows (the proxies are
@@ -275,11 +280,7 @@ class DebiasResult:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """P(Y = 1) of the debiased model for new rows (an array or a torch Dataset)."""
-        self.model.eval()
-        data = RowData(X, model_device(self.model))
-        with torch.no_grad():
-            out = [torch.sigmoid(logits_of(self.model, x)) for _, x in data.batches()]
-        return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+        return probabilities(self.model, RowData(X, model_device(self.model)))
 
     def predict(self, X: Any, protected: Any) -> np.ndarray:
         """Labels for new rows (the protected attribute is needed by post-processing)."""

@@ -9,9 +9,8 @@ by default.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch

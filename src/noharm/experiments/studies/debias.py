@@ -11,7 +11,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..._device import resolve_device
 from ..._validation import check_choice

@@ -12,7 +12,6 @@ import inspect
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from torch.utils.data import Subset
 
 from ...datasets import Cohort
@@ -71,9 +70,8 @@ class ImageDebiasStudy(DebiasStudy):
         TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
                     patience=self.patience).validate()
         if self.weights is not None:       # fail before any work, naming the file
-            load_backbone_weights(build_backbone(self.arch, 1), self.weights) \
-                if _channels_of(self.weights) == 1 else \
-                load_backbone_weights(build_backbone(self.arch, 3), self.weights)
+            load_backbone_weights(build_backbone(self.arch, _channels_of(self.weights)),
+                                  self.weights)
         if self.finetune_steps < 1:
             raise ConfigError(f"finetune_steps must be >= 1, got {self.finetune_steps}.")
 
