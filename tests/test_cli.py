@@ -225,6 +225,9 @@ def test_fairness_study(tmp_path):
     tidy = pd.read_csv(out / "results.csv")
     assert {"eod_gap", "eqodds_gap", "accuracy", "auroc", "conflict_share"} <= set(tidy.metric)
     assert set(tidy.outer_split) == {0, 1}
+    chosen = tidy[tidy.metric == "fairness_weight"]
+    assert len(chosen) == 2 and set(chosen.value) <= {0.0, 0.03, 0.1, 0.3, 1.0}
+    assert "weights auto" in res.stdout
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -232,6 +235,8 @@ def test_fairness_study(tmp_path):
     (["--models", "decoupled,fairgrad"], "unknown model 'decoupled' for the fairness study"),
     (["--fairness-loss", "dp"], "--fairness-loss must be one of"),
     (["--sensitive", "age,sex", "--fairness-weights", "1"], "2 sensitive attributes"),
+    (["--fairness-weights", "best"], "--fairness-weights must be comma-separated numbers"),
+    (["--auroc-tolerance", "0.7"], "--auroc-tolerance=0.7: give a number in [0, 0.5)"),
 ])
 def test_fairness_bad_inputs(args, needle):
     assert needle in _err(runner.invoke(app, ["fairness", "--n-samples", "200", *args]))

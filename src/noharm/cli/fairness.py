@@ -37,8 +37,14 @@ def fairness(
     models: ModelsOpt = "generic,fairgrad", sensitive: SensitiveOpt = None,
     fairness_loss: Annotated[str, typer.Option(help="eqodds, eod or spd.")] = "eqodds",
     projection: Annotated[str, typer.Option(help="conflict or always.")] = "conflict",
-    fairness_weights: Annotated[Optional[str], typer.Option(
-        help="Weight per sensitive attribute, comma-separated (default 1 each).")] = None,
+    fairness_weights: Annotated[str, typer.Option(
+        help="auto: one network per common weight in 0,0.03,0.1,0.3,1, keep the largest "
+        "whose validation AUROC is within --auroc-tolerance of the weight-0 one; or one "
+        "weight per sensitive attribute, comma-separated (1,1,1: the paper's setting).")
+    ] = "auto",
+    auroc_tolerance: Annotated[float, typer.Option(
+        help="With --fairness-weights auto: the AUROC the kept weight may lose on "
+        "validation rows.")] = 0.01,
     balance: Annotated[str, typer.Option(
         help="none: weights multiply the losses (the paper's form); clip: the prediction "
         "gradient is never projected and each fairness gradient is at most weight x its "
@@ -61,8 +67,9 @@ def fairness(
     study = FairnessStudy(sensitive=parse_list(sensitive), models=parse_list(models),
                           outer_splits=outer_splits, random_state=random_state,
                           fairness_loss=fairness_loss, projection=projection, balance=balance,
-                          fairness_weights=parse_floats(fairness_weights,
-                                                        "--fairness-weights"),
+                          fairness_weights="auto" if fairness_weights == "auto" else
+                          parse_floats(fairness_weights, "--fairness-weights"),
+                          auroc_tolerance=auroc_tolerance,
                           hidden_layers=hidden_layers, hidden_units=hidden_units,
                           max_epochs=max_epochs, patience=patience)
     source = DataSource.pick(locals())

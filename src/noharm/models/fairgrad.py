@@ -11,15 +11,23 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from sklearn.metrics import roc_auc_score
+
 from .._validation import check_binary_y, check_choice, check_sensitive_frame, check_X
 from ..errors import ConfigError
+from ..fairness.groupwise import (demographic_parity_difference, equal_opportunity_difference,
+                                  equalized_odds_difference)
 from ..fairness.losses import KINDS, group_gap_loss
-from ..training import TrainReport, fit_members
+from ..fairness.threshold import best_threshold
+from ..training import TrainReport, fit_members, keep_members
 from ..training.surgery import MODES
 from .base import missing_columns, train_val_split, weighted_mean
 from .generic import GenericClassifier
 
 BALANCES = ("clip", "none")
+GAP_METRICS = {"eod": equal_opportunity_difference, "eqodds": equalized_odds_difference,
+               "spd": demographic_parity_difference}
+WEIGHT_GRID = (0.0, 0.03, 0.1, 0.3, 1.0)
 
 
 class FairGradClassifier(GenericClassifier):
@@ -37,8 +45,20 @@ class FairGradClassifier(GenericClassifier):
     ----------
     fairness_loss : {"eqodds", "eod", "spd"}, default "eqodds"
     projection : {"conflict", "always"}, default "conflict"
-    fairness_weights : None (1 each), a sequence (one per attribute, in column order) or a
-        mapping attribute -> weight.
+    fairness_weights : "auto" (default), None (1 each, the paper's setting), a sequence (one
+        per attribute, in column order) or a mapping attribute -> weight.  ``"auto"``
+        trains one member per common weight in ``weight_grid`` (the same seed, batch order
+        and initial weights; the 0 member is the generic network) and keeps the largest
+        weight whose validation AUROC is at least the 0 member's minus
+        ``auroc_tolerance`` (accuracy first: a larger weight buys smaller gaps on average,
+        but gaps measured on a few hundred validation rows are too noisy to choose by).
+        ``selection_`` lists every member's validation AUROC and worst-pair gaps
+        (``fairness_loss``'s kind, hard predictions at the threshold maximizing balanced
+        accuracy there); ``weights_`` the kept weights.  The validation rows also
+        early-stop training, so the kept member's validation numbers are optimistic:
+        measure it on other rows.  Training costs one member per grid weight (batched).
+    weight_grid : sequence of float >= 0, default (0, 0.03, 0.1, 0.3, 1); must hold 0.
+    auroc_tolerance : float, default 0.01.
     balance : {"none", "clip"}, default "none".  ``none``: the weights multiply the
         losses and PCGrad projects every gradient off the others (the paper's form).
         ``clip``: the prediction gradient is never projected, and each fairness gradient
@@ -63,8 +83,9 @@ class FairGradClassifier(GenericClassifier):
                  validation_fraction: float = 0.2, random_state: int = 0, n_threads: int = 1,
                  impute: str = "median",
                  fairness_loss: str = "eqodds", projection: str = "conflict",
-                 fairness_weights: Sequence[float] | Mapping[str, float] | None = None,
-                 balance: str = "none"):
+                 fairness_weights: Sequence[float] | Mapping[str, float] | str | None = "auto",
+                 balance: str = "none", weight_grid: Sequence[float] = WEIGHT_GRID,
+                 auroc_tolerance: float = 0.01):
         super().__init__(hidden_layers=hidden_layers, hidden_units=hidden_units, dropout=dropout,
                          lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
                          weight_decay=weight_decay, validation_fraction=validation_fraction,
@@ -73,19 +94,36 @@ class FairGradClassifier(GenericClassifier):
         self.projection = projection
         self.fairness_weights = fairness_weights
         self.balance = balance
+        self.weight_grid = weight_grid
+        self.auroc_tolerance = auroc_tolerance
 
     def _check_params(self) -> None:
         super()._check_params()
         check_choice(self.fairness_loss, name="fairness_loss", choices=KINDS)
         check_choice(self.projection, name="projection", choices=MODES)
         check_choice(self.balance, name="balance", choices=BALANCES)
+        if isinstance(self.fairness_weights, str) and self.fairness_weights != "auto":
+            raise ConfigError(f"fairness_weights={self.fairness_weights!r}: give 'auto', None, "
+                              "one number per attribute or a mapping attribute -> weight.")
+        grid = np.asarray(self.weight_grid, dtype=float)
+        if grid.ndim != 1 or len(grid) == 0 or not np.isfinite(grid).all() or (grid < 0).any() \
+                or 0.0 not in grid or len(np.unique(grid)) != len(grid):
+            raise ConfigError(f"weight_grid={tuple(self.weight_grid)!r}: give distinct finite "
+                              "weights >= 0 including 0 (the generic member the others are "
+                              "compared with).")
+        if not 0 <= float(self.auroc_tolerance) < 0.5:
+            raise ConfigError(f"auroc_tolerance={self.auroc_tolerance!r}: give a number in "
+                              "[0, 0.5), e.g. 0.01.")
 
     def _attributes(self, sensitive_features: Any, n: int) -> pd.DataFrame:
         return check_sensitive_frame(sensitive_features, n_rows=n, who="FairGradClassifier")
 
+    def _auto(self) -> bool:
+        return isinstance(self.fairness_weights, str)
+
     def _weights(self, names: list[str]) -> np.ndarray:
         w = self.fairness_weights
-        if w is None:
+        if w is None or self._auto():
             return np.ones(len(names))
         if isinstance(w, Mapping):
             missing = [n for n in names if n not in w]
@@ -135,8 +173,11 @@ class FairGradClassifier(GenericClassifier):
         arrays = {"y": y_t.float(), **{f"s{k}": torch.from_numpy(c) for k, c in
                                        enumerate(codes)}}
         self.missing_indicators_ = missing_columns(Xa, [tr], self.impute, names)
-        net = self._build(1, [seed])
-        net.scale.fit_rows(X_t, [tr])
+        grid = [float(g) for g in self.weight_grid] if self._auto() else [1.0]
+        E = len(grid)
+        net = self._build(E, [seed] * E)
+        net.fairness_scale.copy_(torch.tensor(grid))
+        net.scale.fit_rows(X_t, [tr] * E)
         self.net_ = net
         sizes = [len(self.attribute_groups_[a]) for a in self.attributes_]
         kind = self.fairness_loss
@@ -148,17 +189,46 @@ class FairGradClassifier(GenericClassifier):
             bce = weighted_mean(F.binary_cross_entropy_with_logits(logit, batch["y"],
                                                                    reduction="none"), w)
             p = torch.sigmoid(logit)
-            fair = [float(weights[k]) * group_gap_loss(p, batch[f"s{k}"], batch["y"], sizes[k],
-                                                       kind)
+            fair = [float(weights[k]) * net.fairness_scale
+                    * group_gap_loss(p, batch[f"s{k}"], batch["y"], sizes[k], kind)
                     for k in range(len(sizes))]
             return torch.stack([bce, *fair])
 
-        self.train_report_ = fit_members(net, loss, X_t, arrays, [tr], [va],
-                                         [seed], self._train_config(),
+        self.train_report_ = fit_members(net, loss, X_t, arrays, [tr] * E, [va] * E,
+                                         [seed] * E, self._train_config(),
                                          set_generator=net.set_generator,
                                          surgery=self.projection,
                                          surgery_clip=list(self.weights_) if clip else None)
+        if self._auto():
+            self.selection_ = self._select(X_t[va], y01[va], attrs.iloc[va], grid)
+            chosen = int(np.flatnonzero(self.selection_["chosen"].to_numpy())[0])
+            keep_members(net, [chosen])
+            self.weights_ = grid[chosen] * np.ones(len(sizes))
         return self
+
+    def _select(self, X: torch.Tensor, y: np.ndarray, attrs: pd.DataFrame,
+                grid: list[float]) -> pd.DataFrame:
+        """Every member's validation AUROC and gaps; ``chosen`` marks the kept one."""
+        with torch.no_grad():
+            proba = torch.sigmoid(self.net_(X.unsqueeze(0).expand(len(grid), -1, -1)))
+        metric = GAP_METRICS[self.fairness_loss]
+        rows = []
+        for e, w in enumerate(grid):
+            p = proba[e].numpy().astype(np.float64)
+            pred = (p >= best_threshold(y, p)[0]).astype(int)
+            gaps = {f"gap_{a}": metric(y, pred, sensitive_features=attrs[c].to_numpy())
+                    for a, c in zip(self.attributes_, attrs.columns)}
+            rows.append({"weight": w, "auroc": roc_auc_score(y, p), **gaps})
+        table = pd.DataFrame(rows)
+        floor = float(table.loc[table["weight"] == 0.0, "auroc"].iloc[0]) - self.auroc_tolerance
+        best = table.loc[table["auroc"] >= floor, "weight"].idxmax()
+        table["chosen"] = table.index == best
+        return table
+
+    def _build(self, n_members: int, seeds: list[int]) -> torch.nn.Module:
+        net = super()._build(n_members, seeds)
+        net.register_buffer("fairness_scale", torch.ones(n_members))
+        return net
 
     def _extra_state(self) -> dict:
         return {"attributes": self.attributes_, "weights": list(map(float, self.weights_)),

@@ -141,6 +141,15 @@ def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:
         owner._buffers[leaf] = value
 
 
+def keep_members(module: nn.Module, ids: Sequence[int]) -> nn.Module:
+    """Keep only members ``ids`` (in that order) of a module whose tensors all carry the
+    ensemble axis first (e.g. the one member chosen after training a grid)."""
+    index = torch.as_tensor(list(ids), dtype=torch.long)
+    for name, t in _named_tensors(module).items():
+        _replace(module, name, t.detach()[index].clone())
+    return module
+
+
 def _flatten(module: nn.Module, config: TrainConfig, opt: FlatAdam | None,
              keep: torch.Tensor | None, old: FlatParameters | None = None
              ) -> tuple[FlatParameters, FlatAdam]:

@@ -3,7 +3,7 @@ attributes.
 
 Per outer split: test rows (20 %), guard rows (20 %: the decision threshold that
 maximizes balanced accuracy there) and the training part (early stopping on 20 % of
-it).  Per attribute, on test rows: the worst pairwise equal-opportunity gap (max - min
+it; FairGrad's automatic weight is chosen there too, reported as ``fairness_weight``).  Per attribute, on test rows: the worst pairwise equal-opportunity gap (max - min
 TPR over the attribute's groups) and equalized-odds gap (the larger of the worst TPR and
 FPR gaps); overall accuracy, balanced accuracy and AUROC; FairGrad's share of
 conflicting steps.  Seconds per epoch go to the timings (config.json), not the
@@ -43,7 +43,8 @@ class FairnessStudy(Study):
     random_state: int = 0
     fairness_loss: str = "eqodds"
     projection: str = "conflict"
-    fairness_weights: tuple[float, ...] | None = None
+    fairness_weights: tuple[float, ...] | str | None = "auto"
+    auroc_tolerance: float = 0.01
     balance: str = "none"
     hidden_layers: int = 6
     hidden_units: int = 64
@@ -59,7 +60,12 @@ class FairnessStudy(Study):
         check_choice(self.fairness_loss, name="fairness_loss", choices=("eqodds", "eod", "spd"))
         check_choice(self.projection, name="projection", choices=("conflict", "always"))
         check_choice(self.balance, name="balance", choices=("clip", "none"))
-        if self.fairness_weights is not None:
+        if not 0 <= float(self.auroc_tolerance) < 0.5:
+            raise ConfigError(f"auroc_tolerance={self.auroc_tolerance!r}: give a number in "
+                              "[0, 0.5), e.g. 0.01.")
+        if isinstance(self.fairness_weights, str):
+            check_choice(self.fairness_weights, name="fairness_weights", choices=("auto",))
+        elif self.fairness_weights is not None:
             self.fairness_weights = tuple(float(w) for w in self.fairness_weights)
         self.plan_spec().validate()
 
@@ -73,7 +79,7 @@ class FairnessStudy(Study):
     def prepare(self, cohort: Cohort) -> StudyData:
         data = super().prepare(cohort)
         names = check_sensitive_columns(cohort.groups, self.sensitive, cohort.name)
-        if self.fairness_weights is not None and len(self.fairness_weights) != len(names):
+        if isinstance(self.fairness_weights, tuple) and len(self.fairness_weights) != len(names):
             raise ConfigError(f"fairness_weights has {len(self.fairness_weights)} values for "
                               f"{len(names)} sensitive attributes {list(names)}.")
         data.attributes = data.attributes[list(names)]
@@ -94,15 +100,17 @@ class FairnessStudy(Study):
         if spec.name == "generic":
             est = GenericClassifier(**kw).fit_runs(X, data.y, **fit)
         else:
-            weights = list(self.fairness_weights) if self.fairness_weights else None
+            weights = (list(self.fairness_weights) if isinstance(self.fairness_weights, tuple)
+                       else self.fairness_weights)
             est = FairGradClassifier(fairness_loss=self.fairness_loss,
                                      projection=self.projection, fairness_weights=weights,
-                                     balance=self.balance,
+                                     balance=self.balance, auroc_tolerance=self.auroc_tolerance,
                                      **kw).fit_runs(X, data.y,
                                                     sensitive_features=data.attributes, **fit)
         info = {"epochs": [int(est.train_report_.epochs_run[0])]}
         if spec.name == "fairgrad":
             info["conflict_share"] = [float(np.mean(est.train_report_.conflict_share))]
+            info["weight"] = [float(np.max(est.weights_))]
         if save_to is not None:
             est.save(save_to)
         return TaskOutput({"proba": est.predict_proba_runs(X)}, info)
@@ -120,6 +128,9 @@ class FairnessStudy(Study):
             if "conflict_share" in out.info:
                 rows.append({**base, "metric": "conflict_share", "role": "train",
                              "value": out.info["conflict_share"][0]})
+            if "weight" in out.info:
+                rows.append({**base, "metric": "fairness_weight", "role": "early_stop",
+                             "value": out.info["weight"][0]})
         return tidy(rows, self.name)
 
     def timings(self, outputs: dict[tuple[str, int], TaskOutput]) -> dict[str, float]:
@@ -134,10 +145,17 @@ class FairnessStudy(Study):
     def summarize(self, results: pd.DataFrame, context=None) -> pd.DataFrame:
         return split_summary(results, test_train_ratio=0.2 / 0.6)
 
+    def _weights_text(self) -> str:
+        if self.fairness_weights == "auto":
+            return (f"auto: the largest of 0-1 within {self.auroc_tolerance} validation AUROC "
+                    "of weight 0")
+        return ",".join(f"{w:g}" for w in self.fairness_weights or (1.0,))
+
     def render(self, summary: pd.DataFrame, results: pd.DataFrame, cohort_name: str,
                plan: Plan, external: pd.DataFrame | None = None) -> str:
         head = (f"## Generic vs FairGrad on {cohort_name} ({self.fairness_loss}, "
-                f"{self.projection} projection, balance {self.balance}, {self.outer_splits} "
+                f"{self.projection} projection, balance {self.balance}, weights "
+                f"{self._weights_text()}, {self.outer_splits} "
                 "outer split(s)); mean "
                 "[95 % corrected resampled t-interval over outer splits]; gaps are worst "
                 "pairwise differences over each attribute's groups\n\n")
