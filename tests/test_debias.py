@@ -60,11 +60,14 @@ METHODS = [
     ("bias_gradient", D.bias_gradient, {}, 0.7),
     ("engineered_gradient", D.engineered_gradient, {}, 0.7),
     ("engineered_gradient_fixed", D.engineered_gradient, {"dynamic": False}, 0.7),
-    ("adversarial", D.adversarial, {}, None),
+    ("adversarial", D.adversarial, {}, 0.8),
+    ("adversarial", D.adversarial, {"critic": "batch"}, None),
 ]
 
 
-@pytest.mark.parametrize("name, fn, kw, share", METHODS, ids=[m[0] for m in METHODS])
+@pytest.mark.parametrize("name, fn, kw, share", METHODS,
+                         ids=[m[0] + ("_batch" if m[2].get("critic") == "batch" else "")
+                              for m in METHODS])
 def test_each_method_at_defaults_on_held_out_rows(planted_nets, name, fn, kw, share):
     va, te = np.arange(1600, 2000), np.arange(2000, 2400)
     before, after, ba0, ba1 = [], [], [], []

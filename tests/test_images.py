@@ -65,15 +65,15 @@ def _test_scores(net, ds, rows, threshold):
 # (name, function, options, the median held-out |SPD| must fall below this share of the
 # original's).  Measured medians over the three networks (defaults): pruning 0.63,
 # pruning_dynamic 0.77, adaptive 0.71, engineered 0.69, bias gradient 0.81, random
-# perturbation 0.98; adversarial is close to a no-op at its defaults (1.00: left as found,
-# see README), so it is only held to "no worse".
+# perturbation 0.98, adversarial (per-row adversary) 0.65.  Seed 004's batch critic
+# (critic="batch") stays at 1.00 (ten variants in benchmarks/RESULTS.md); not tested here.
 METHODS = [("random_perturbation", D.random_perturbation, {}, 1.0),
            ("pruning", D.pruning, {}, 0.8),
            ("pruning_dynamic", D.pruning, {"dynamic": True}, 0.9),
            ("adaptive_pruning", D.adaptive_pruning, {}, 0.85),
            ("bias_gradient", D.bias_gradient, {}, 0.9),
            ("engineered_gradient", D.engineered_gradient, {}, 0.85),
-           ("adversarial", D.adversarial, {}, 1.03)]
+           ("adversarial", D.adversarial, {}, 0.8)]
 
 
 @pytest.mark.parametrize("name, fn, kw, share", METHODS, ids=[m[0] for m in METHODS])

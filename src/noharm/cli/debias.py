@@ -50,8 +50,9 @@ def debias(
     metric: Annotated[str, typer.Option(help="Bias metric: spd or eod.")] = "spd",
     methods: Annotated[Optional[str], typer.Option(
         help="Comma-separated subset of: random_perturbation, pruning, pruning_dynamic, "
-        "adaptive_pruning, bias_gradient, engineered_gradient, adversarial, reject_option, "
-        "eq_odds (default: all).")] = None,
+        "adaptive_pruning, cluster_pruning, bias_gradient, engineered_gradient, "
+        "engineered_gradient_fixed, adversarial, adversarial_batch, reject_option, eq_odds "
+        "(default: all).")] = None,
     objective: Annotated[str, typer.Option(help="constrained (min |bias| s.t. BA >= rho) or "
                                            "indicator (BA * 1[|bias| < eps]).")] = "constrained",
     rho: Annotated[Optional[float], typer.Option(help="BA floor (default 0.95 x "

@@ -38,7 +38,8 @@ INTRA = {"random_perturbation": (random_perturbation, {}),
          "bias_gradient": (bias_gradient, {}),
          "engineered_gradient": (engineered_gradient, {}),
          "engineered_gradient_fixed": (engineered_gradient, {"dynamic": False}),
-         "adversarial": (adversarial, {})}
+         "adversarial": (adversarial, {}),
+         "adversarial_batch": (adversarial, {"critic": "batch"})}
 POST = ("reject_option", "eq_odds")
 METHODS = ("original", *INTRA, *POST)
 DEFAULT_PRIVILEGED = {"sex": ("male", "Male", "M"), "gender": ("Male", "male", "M"),

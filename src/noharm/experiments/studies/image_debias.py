@@ -29,7 +29,7 @@ MIN_SIDE = 32
 
 #: Intra-processing methods that fine-tune (their step budget is ``finetune_steps``).
 FINETUNE = ("bias_gradient", "engineered_gradient", "engineered_gradient_fixed",
-            "adversarial", "adaptive_pruning")
+            "adversarial", "adversarial_batch", "adaptive_pruning")
 
 
 def _channels_of(path: str) -> int:
