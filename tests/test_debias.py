@@ -49,8 +49,9 @@ def planted_nets():
 
 # (name, function, options, held-out median |SPD| must fall below share x the original's)
 # at DEFAULT settings.  Measured (3 seeds): dynamic pruning, cluster pruning, adaptive
-# pruning, bias gradient and both engineered gradients cut it by 15-90 %; random
-# perturbation, static pruning and adversarial do not reliably (held to "no worse").
+# pruning, bias gradient and both engineered gradients cut it by 15-90 %, the per-row
+# adversary to a median 0.51 of the original (5 networks); random perturbation, static
+# pruning and seed 004's batch critic do not reliably (held to "no worse").
 METHODS = [
     ("random_perturbation", D.random_perturbation, {}, None),
     ("pruning", D.pruning, {}, None),
@@ -60,7 +61,7 @@ METHODS = [
     ("bias_gradient", D.bias_gradient, {}, 0.7),
     ("engineered_gradient", D.engineered_gradient, {}, 0.7),
     ("engineered_gradient_fixed", D.engineered_gradient, {"dynamic": False}, 0.7),
-    ("adversarial", D.adversarial, {}, 0.8),
+    ("adversarial", D.adversarial, {}, 0.7),
     ("adversarial", D.adversarial, {"critic": "batch"}, None),
 ]
 
