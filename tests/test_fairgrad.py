@@ -102,7 +102,8 @@ def _compare(gen, fg, X, y, S):
 def test_fairgrad_auto_weight_keeps_auroc_and_narrows_gaps_at_every_seed(two_attribute_bias,
                                                                           seed):
     """Default settings: the weight chosen on validation rows.  Compared on held-out rows
-    with the weight-0 member trained on the same rows, seed and batches."""
+    with the weight-0 member trained on the same rows, seed and batches.  Measured: kept
+    weights 1, 0.3, 0.3, 0.3, 1; mean gap ratios 0.53-0.71; AUROC 0.001-0.016 below."""
     X, y, S = two_attribute_bias
     tr, te = np.arange(1600), np.arange(1600, 2400)
     kw = dict(hidden_layers=3, hidden_units=32, max_epochs=40, patience=8, random_state=seed,
@@ -117,7 +118,7 @@ def test_fairgrad_auto_weight_keeps_auroc_and_narrows_gaps_at_every_seed(two_att
     assert list(fg.weights_) == [chosen, chosen] and gen.weights_.tolist() == [0, 0]
     ratios, auc = _compare(gen, fg, X[te], y[te], S.iloc[te])
     assert auc[1] > auc[0] - 0.02, auc
-    assert np.mean(ratios) < 1.0, ratios
+    assert np.mean(ratios) < 0.85, ratios
 
 
 def test_clip_keeps_the_prediction_gradient_and_bounds_fairness_ones():
