@@ -52,7 +52,7 @@ def main() -> None:
         t_aif = time.perf_counter() - t0
     same = (np.isclose(ours.threshold_, roc.classification_threshold)
             and np.isclose(ours.margin_, roc.ROC_margin))
-    print(f"20,000 x 20, grid 100 x 50, SPD in [-0.05, 0.05]")
+    print("20,000 x 20, grid 100 x 50, SPD in [-0.05, 0.05]")
     print(f"noharm: {t_ours * 1e3:.1f} ms   threshold {ours.threshold_:.4f} margin "
           f"{ours.margin_:.4f}  BA {ours.balanced_accuracy_:.4f}  SPD {ours.bias_:+.4f}")
     print(f"AIF360: {t_aif:.2f} s    threshold {roc.classification_threshold:.4f} margin "

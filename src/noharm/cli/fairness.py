@@ -1,7 +1,7 @@
 """``noharm fairness``: generic vs FairGrad over several sensitive attributes."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 

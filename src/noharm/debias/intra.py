@@ -402,8 +402,9 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
     parity (or equal-opportunity) gap.  ``critic="batch"`` (seed 004's form): a DeepSets
     critic regresses a batch's bias from its penultimate representations (each row with
     its a and y), and the network minimises max(1, lam (|ĉ| - eps + 0.01) + 1) x BCE
-    (``lam`` 0.75, ``lr`` 1e-4, seed 004's values).  Measured on noharm's planted cohorts the batch critic is close to a no-op at
-    any setting tried (benchmarks/RESULTS.md), hence the default."""
+    (``lam`` 0.75, ``lr`` 1e-4, seed 004's values).  Measured on noharm's planted cohorts
+    the batch critic is close to a no-op at any setting tried (benchmarks/RESULTS.md),
+    hence the default."""
     check_choice(critic, name="critic", choices=CRITICS)
     net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     torch.manual_seed(random_state)

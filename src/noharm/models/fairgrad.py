@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-
 from sklearn.metrics import roc_auc_score
 
 from .._validation import check_binary_y, check_choice, check_sensitive_frame, check_X
@@ -28,6 +27,12 @@ BALANCES = ("clip", "none")
 GAP_METRICS = {"eod": equal_opportunity_difference, "eqodds": equalized_odds_difference,
                "spd": demographic_parity_difference}
 WEIGHT_GRID = (0.0, 0.03, 0.1, 0.3, 1.0)
+
+
+def check_auroc_tolerance(value: float) -> None:
+    """The AUROC the automatic weight may lose: a number in [0, 0.5)."""
+    if not 0 <= float(value) < 0.5:
+        raise ConfigError(f"auroc_tolerance={value!r}: give a number in [0, 0.5), e.g. 0.01.")
 
 
 class FairGradClassifier(GenericClassifier):
@@ -111,9 +116,7 @@ class FairGradClassifier(GenericClassifier):
             raise ConfigError(f"weight_grid={tuple(self.weight_grid)!r}: give distinct finite "
                               "weights >= 0 including 0 (the generic member the others are "
                               "compared with).")
-        if not 0 <= float(self.auroc_tolerance) < 0.5:
-            raise ConfigError(f"auroc_tolerance={self.auroc_tolerance!r}: give a number in "
-                              "[0, 0.5), e.g. 0.01.")
+        check_auroc_tolerance(self.auroc_tolerance)
 
     def _attributes(self, sensitive_features: Any, n: int) -> pd.DataFrame:
         return check_sensitive_frame(sensitive_features, n_rows=n, who="FairGradClassifier")

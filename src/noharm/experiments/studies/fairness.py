@@ -3,7 +3,8 @@ attributes.
 
 Per outer split: test rows (20 %), guard rows (20 %: the decision threshold that
 maximizes balanced accuracy there) and the training part (early stopping on 20 % of
-it; FairGrad's automatic weight is chosen there too, reported as ``fairness_weight``).  Per attribute, on test rows: the worst pairwise equal-opportunity gap (max - min
+it; FairGrad's automatic weight is chosen there too, reported as ``fairness_weight``).
+Per attribute, on test rows: the worst pairwise equal-opportunity gap (max - min
 TPR over the attribute's groups) and equalized-odds gap (the larger of the worst TPR and
 FPR gaps); overall accuracy, balanced accuracy and AUROC; FairGrad's share of
 conflicting steps.  Seconds per epoch go to the timings (config.json), not the
@@ -22,6 +23,7 @@ from ...datasets import Cohort
 from ...errors import ConfigError
 from ...fairness import best_threshold
 from ...models import FairGradClassifier, GenericClassifier
+from ...models.fairgrad import check_auroc_tolerance
 from ...training import TrainConfig
 from ..plan import Plan, PlanSpec
 from ..store import TaskOutput
@@ -60,9 +62,7 @@ class FairnessStudy(Study):
         check_choice(self.fairness_loss, name="fairness_loss", choices=("eqodds", "eod", "spd"))
         check_choice(self.projection, name="projection", choices=("conflict", "always"))
         check_choice(self.balance, name="balance", choices=("clip", "none"))
-        if not 0 <= float(self.auroc_tolerance) < 0.5:
-            raise ConfigError(f"auroc_tolerance={self.auroc_tolerance!r}: give a number in "
-                              "[0, 0.5), e.g. 0.01.")
+        check_auroc_tolerance(self.auroc_tolerance)
         if isinstance(self.fairness_weights, str):
             check_choice(self.fairness_weights, name="fairness_weights", choices=("auto",))
         elif self.fairness_weights is not None:
