@@ -395,7 +395,8 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
     adversary steps on fresh batches, then one network step), the best candidate on the
     validation rows is kept.
 
-    ``critic="sample"`` (default; Zhang, Lemoine & Mitchell 2018): a small network
+    ``critic="sample"`` (default; Zhang, Lemoine & Mitchell 2018, seed 004's
+    ``mitigating`` baseline, here as fine-tuning): a small network
     predicts each row's group from the network's logit (on Y = 1 rows only for
     ``metric="eod"``), and the network minimises BCE - ``lam`` x the adversary's
     cross-entropy (``lam`` 3, ``lr`` 1e-3): scores that do not reveal the group have no
