@@ -382,7 +382,8 @@ class _Critic(nn.Module):
         return self.rho(z).squeeze()
 
 
-CRITICS = ("sample", "batch")
+#: critic -> its default (lam, lr): the per-row adversary's, and seed 004's batch critic's
+CRITICS = {"sample": (3.0, 1e-3), "batch": (0.75, 1e-4)}
 
 
 def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
@@ -406,17 +407,16 @@ def adversarial(model: Any, X, y, protected, *, metric: str = "spd",
     (``lam`` 0.75, ``lr`` 1e-4, seed 004's values).  Measured on noharm's planted cohorts
     the batch critic is close to a no-op at any setting tried (benchmarks/RESULTS.md),
     hence the default."""
-    check_choice(critic, name="critic", choices=CRITICS)
+    check_choice(critic, name="critic", choices=tuple(CRITICS))
+    lam0, lr0 = CRITICS[critic]
     net, ev, sel = _setup(model, X, y, protected, metric, objective, rho, eps, device)
     torch.manual_seed(random_state)
     g = torch.Generator().manual_seed(random_state)
     run = _sample_adversary if critic == "sample" else _batch_critic
     with set_threads(1):
-        sample = critic == "sample"
-        run(net, ev, sel, g, lam=(3.0 if sample else 0.75) if lam is None else float(lam),
-            eps=eps, lr=(1e-3 if sample else 1e-4) if lr is None else float(lr),
-            critic_lr=critic_lr, n_steps=n_steps, batch_size=batch_size,
-            critic_steps=critic_steps, eval_every=eval_every)
+        run(net, ev, sel, g, lam=lam0 if lam is None else float(lam), eps=eps,
+            lr=lr0 if lr is None else float(lr), critic_lr=critic_lr, n_steps=n_steps,
+            batch_size=batch_size, critic_steps=critic_steps, eval_every=eval_every)
     return sel.result("adversarial", net)
 
 

@@ -213,7 +213,7 @@ class FairGradClassifier(GenericClassifier):
                 grid: list[float]) -> pd.DataFrame:
         """Every member's validation AUROC and gaps; ``chosen`` marks the kept one."""
         with torch.no_grad():
-            proba = torch.sigmoid(self.net_(X.unsqueeze(0).expand(len(grid), -1, -1)))
+            proba = torch.sigmoid(self._run_logits(X, None))
         metric = GAP_METRICS[self.fairness_loss]
         rows = []
         for e, w in enumerate(grid):
