@@ -35,24 +35,33 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
     §9: p-values across groups are Holm-adjusted); ``verdict``: helps / harms / cannot
     tell at ``alpha``.
     """
-    ref = results[results["model"] == reference].set_index(
-        ["subgroup", "metric", *RUN_KEYS])["value"]
+    keys = ["subgroup", "metric", *RUN_KEYS]
+    ref = results.loc[results["model"] == reference, keys + ["value"]]
+    # one merge pairs every run with the reference's same run (aligning a Series per group
+    # took 90 % of the summary's time)
+    paired_all = results.merge(ref.rename(columns={"value": "_ref"}), on=keys, how="left",
+                               validate="many_to_one")
+    values = results["value"].to_numpy(dtype=float)
+    diffs = values - paired_all["_ref"].to_numpy(dtype=float)
+    splits, sizes = results["outer_split"].to_numpy(), results["n"].to_numpy(dtype=float)
+    groups = results.groupby(["subgroup", "model", "metric"], sort=False).indices
     rows = []
-    for (sub, model, metric), d in results.groupby(["subgroup", "model", "metric"],
-                                                   sort=False):
-        v = d["value"].to_numpy(dtype=float)
+    for (sub, model, metric), at in groups.items():
+        v = values[at]
         ok = v[~np.isnan(v)]                 # NaN: undefined (e.g. AUROC of a 1-class group)
         row = {"subgroup": sub, "model": model, "metric": metric,
-               "n_test": float(d["n"].mean()),
+               "n_test": float(sizes[at].mean()),
                "mean": float(ok.mean()) if len(ok) else float("nan"),
                "sd": float(ok.std(ddof=1)) if len(ok) > 1 else float("nan"),
                "reference": reference, "gain": np.nan, "gain_ci_low": np.nan,
                "gain_ci_high": np.nan, "p_value": np.nan}
         if model != reference and len(ref):
-            paired = (d.set_index(["subgroup", "metric", *RUN_KEYS])["value"] - ref).dropna()
-            if len(paired):
-                row["gain"] = float(paired.mean())
-                per_split = paired.groupby(level="outer_split").mean().to_numpy()
+            diff, split = diffs[at], splits[at]
+            keep = ~np.isnan(diff)
+            if keep.any():
+                diff, split = diff[keep], split[keep]
+                row["gain"] = float(diff.mean())
+                per_split = np.array([diff[split == o].mean() for o in np.unique(split)])
                 if len(per_split) >= 2:
                     row["gain_ci_low"], row["gain_ci_high"] = corrected_t_interval(
                         per_split, test_train_ratio)

@@ -96,7 +96,9 @@ def dropout(x: torch.Tensor, p: float, training: bool, generator: torch.Generato
     draws = torch.empty((n + 1) // 2, dtype=torch.int32).random_(generator=generator)
     u15 = draws.view(torch.int16)[:n].view(x.shape) & 0x7FFF
     threshold = int(round(p * 32768))
-    return x * (u15 >= threshold) * (32768.0 / (32768 - threshold))
+    # one float mask holding 0 or the scale: a single multiply forward and backward
+    keep = (u15 >= threshold).to(x.dtype).mul_(32768.0 / (32768 - threshold))
+    return x * keep
 
 
 class EnsembleMLP(nn.Module):

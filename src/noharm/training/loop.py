@@ -141,6 +141,21 @@ def _replace(module: nn.Module, name: str, value: torch.Tensor) -> None:
         owner._buffers[leaf] = value
 
 
+class _Modes:
+    """``module.train()`` / ``module.eval()`` without walking the module tree every epoch:
+    the ``training`` flag each submodule gets in either mode is read once (so a module's
+    own ``train`` override, e.g. a frozen part staying in eval mode, is respected)."""
+
+    def __init__(self, module: nn.Module):
+        self.modules = list(module.modules())
+        module.train()
+        self.flags = [m.training for m in self.modules]
+
+    def set(self, training: bool) -> None:
+        for m, flag in zip(self.modules, self.flags):
+            m.training = flag and training
+
+
 def keep_members(module: nn.Module, ids: Sequence[int]) -> nn.Module:
     """Keep only members ``ids`` (in that order) of a module whose tensors all carry the
     ensemble axis first (e.g. the one member chosen after training a grid)."""
@@ -255,8 +270,10 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                                                                 dtype=torch.float32)
         v_idx, v_w = _pad(val_idx)
         xv, bv = X[v_idx], _gather(arrays, v_idx)
+        modes = _Modes(module)
+        live = _named_tensors(module)        # refreshed when members are dropped
         for epoch in range(config.max_epochs):
-            module.train()
+            modes.set(True)
             conflicts = []
             for idx in plan_epoch([train_idx[e] for e in alive], config.batch_size,
                                   [rngs[e] for e in alive]):
@@ -279,7 +296,7 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
             if surgery is not None:
                 history_conf.append(float(np.mean(conflicts)) if conflicts else 0.0)
             epochs_run[alive] += 1
-            module.eval()
+            modes.set(False)
             with torch.no_grad():
                 val_out = loss_fn(xv, bv, v_w)
                 if surgery is not None:
@@ -294,8 +311,9 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                 best_loss[ids] = val_alive[improved]
                 best_epoch[ids] = epoch + 1
                 pos = torch.from_numpy(np.flatnonzero(improved))
-                for k, t in _named_tensors(module).items():
-                    best[k][torch.from_numpy(ids)] = t.detach()[pos]
+                ids_t = torch.from_numpy(ids)
+                for k, t in live.items():
+                    best[k][ids_t] = t.detach()[pos]
             stopped[alive] = (epoch + 1 - best_epoch[alive]) >= config.patience
             if stopped.all():
                 break
@@ -304,6 +322,7 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
                 alive = alive[keep]
                 flat, opt = _flatten(module, config, opt, torch.from_numpy(np.flatnonzero(keep)),
                                      old=flat)
+                live = _named_tensors(module)
                 v_idx, v_w = _pad([val_idx[e] for e in alive])
                 xv, bv = X[v_idx], _gather(arrays, v_idx)
         flat.release()
