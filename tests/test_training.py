@@ -72,3 +72,54 @@ def test_bad_configs():
         _train([1, 2], [rows[:20], rows[:150]], [rows[150:]] * 2, X, y)
     with pytest.raises(ConfigError, match="patience"):
         TrainConfig(patience=0).validate()
+
+
+def test_training_steps_in_train_mode_and_validates_in_eval_mode():
+    """Every step runs in train mode (dropout, batch statistics) and every validation pass
+    in eval mode, whatever the loop does to switch modes cheaply."""
+    X, y = _data()
+    rows = np.arange(200)
+    net = ScaledMLP([1], X.shape[1], [8], dropout=0.2)
+    net.scale.fit_rows(X, [rows[:150]])
+    seen = []
+    base = bce_loss(net)
+
+    def loss(x, batch, w):
+        seen.append((w is None, net.training, net.mlp.norms[0].training))
+        return base(x, batch, w)
+
+    fit_members(net, loss, X, {"y": y}, [rows[:150]], [rows[150:]], [1],
+                TrainConfig(max_epochs=3, patience=5, batch_size=64),
+                set_generator=net.set_generator)
+    steps = [s for s in seen if s[0]]
+    checks = [s for s in seen if not s[0]]
+    assert len(steps) == 3 * 3 and len(checks) == 3
+    assert all(s[1] and s[2] for s in steps)
+    assert not any(s[1] or s[2] for s in checks)
+
+
+def test_frozen_attribute_predictor_stays_in_eval_mode_while_the_label_net_trains():
+    """Stage 2 of the conditional-bias network: its train() override keeps the frozen
+    attribute predictor in eval mode (running statistics untouched) during training."""
+    from noharm.nn import ConditionalBiasNet
+    X, y = _data()
+    rows = np.arange(200)
+    net = ConditionalBiasNet([1], X.shape[1], 2, label_hidden=[8], attr_hidden=[8])
+    net.scale.fit_rows(X, [rows[:150]])
+    for p in net.attr.parameters():
+        p.requires_grad_(False)
+    net.freeze_attr = True
+    before = net.attr.norms[0].running_mean.clone()
+    modes = []
+
+    def loss(x, batch, w):
+        modes.append((w is None, net.label.training, net.attr.training))
+        out, _ = net(x)
+        return F.binary_cross_entropy_with_logits(out.squeeze(-1), batch["y"],
+                                                  reduction="none").mean(1)
+
+    fit_members(net, loss, X, {"y": y}, [rows[:150]], [rows[150:]], [1],
+                TrainConfig(max_epochs=2, patience=5), set_generator=net.set_generator)
+    assert any(m[0] for m in modes)
+    assert all(m[1] == m[0] and not m[2] for m in modes)
+    assert torch.equal(net.attr.norms[0].running_mean, before)
