@@ -345,3 +345,16 @@ def test_each_model_has_one_colour_in_every_plot(monkeypatch, full_dir):
     common = set(colours[0]) & set(colours[1])
     assert len(common) >= 2
     assert all(colours[0][m] == colours[1][m] for m in common), colours
+
+
+def test_a_study_does_not_import_the_others():
+    """`noharm personalize` pays only for its own study's imports (the debiasing study pulls
+    in scikit-learn's clustering and fairlearn): studies are imported on first use."""
+    import subprocess
+    import sys
+    code = ("import sys; from noharm.experiments import PersonalizationStudy, run_study; "
+            "print(sorted(m for m in ('noharm.debias', 'noharm.experiments.studies.debias', "
+            "'noharm.experiments.studies.mixed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
