@@ -124,7 +124,8 @@ def protocol(args: argparse.Namespace) -> None:
           f"(target <= 300 s); per-model task seconds: "
           + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
     s = res.summary
-    print(s[s.group == "all"][["model", "accuracy_mean", "auroc_mean"]].to_string(index=False))
+    s = s[(s["subgroup"] == "all") & s["metric"].isin(["accuracy", "auroc"])]
+    print(s.pivot(index="model", columns="metric", values="mean").round(3).to_string())
 
 
 def main() -> None:
