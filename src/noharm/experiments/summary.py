@@ -20,6 +20,12 @@ LOWER_IS_BETTER = {"mse", "mae", "log_loss", "dp_difference", "eqodds_difference
                    "ece"}
 
 
+def _mean_present(v: np.ndarray) -> float:
+    """Mean of the values that are not NaN (NaN when none is), as pandas' ``mean``."""
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
 def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
                  alpha: float = 0.05, row_diffs: dict | None = None,
                  row_metric: str = "accuracy") -> pd.DataFrame:
@@ -50,8 +56,8 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
         v = values[at]
         ok = v[~np.isnan(v)]                 # NaN: undefined (e.g. AUROC of a 1-class group)
         row = {"subgroup": sub, "model": model, "metric": metric,
-               "n_test": float(sizes[at].mean()),
-               "mean": float(ok.mean()) if len(ok) else float("nan"),
+               "n_test": _mean_present(sizes[at]),
+               "mean": _mean_present(v),
                "sd": float(ok.std(ddof=1)) if len(ok) > 1 else float("nan"),
                "reference": reference, "gain": np.nan, "gain_ci_low": np.nan,
                "gain_ci_high": np.nan, "p_value": np.nan}
