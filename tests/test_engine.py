@@ -358,3 +358,28 @@ def test_a_study_does_not_import_the_others():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_gain_summary_pairs_each_run_with_the_references_same_run():
+    """Gains are paired per (subgroup, metric, outer split, seed, fold), whatever the row
+    order; a run the reference lacks (or a NaN value) is left out of the pairing; with
+    several outer splits the interval is over the splits' mean gains."""
+    import numpy as np
+    from noharm.experiments import gain_summary
+    rng = np.random.default_rng(0)
+    rows = []
+    for outer in range(3):
+        for seed in range(4):
+            base = rng.normal()
+            for model, shift in (("reference", 0.0), ("m", 0.1 * (outer + 1))):
+                rows.append({"model": model, "outer_split": outer, "seed": seed, "fold": 0,
+                             "role": "test", "subgroup": "g", "metric": "accuracy",
+                             "value": base + shift, "n": 10})
+    rows.append({"model": "m", "outer_split": 0, "seed": 9, "fold": 0, "role": "test",
+                 "subgroup": "g", "metric": "accuracy", "value": 100.0, "n": 10})
+    res = pd.DataFrame(rows).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    s = gain_summary(res, reference="reference", test_train_ratio=0.25).set_index("model")
+    assert s.loc["m", "gain"] == pytest.approx(0.2)            # mean of 0.1, 0.2, 0.3
+    assert s.loc["reference", "verdict"] == "reference"
+    assert s.loc["m", "gain_ci_low"] < 0.2 < s.loc["m", "gain_ci_high"]
+    assert s.loc["m", "n_test"] == 10
