@@ -57,7 +57,7 @@ def gain_summary(results: pd.DataFrame, reference: str, test_train_ratio: float,
         ok = v[~np.isnan(v)]                 # NaN: undefined (e.g. AUROC of a 1-class group)
         row = {"subgroup": sub, "model": model, "metric": metric,
                "n_test": _mean_present(sizes[at]),
-               "mean": _mean_present(v),
+               "mean": float(ok.mean()) if len(ok) else float("nan"),
                "sd": float(ok.std(ddof=1)) if len(ok) > 1 else float("nan"),
                "reference": reference, "gain": np.nan, "gain_ci_low": np.nan,
                "gain_ci_high": np.nan, "p_value": np.nan}

@@ -159,7 +159,7 @@ class _Modes:
 def keep_members(module: nn.Module, ids: Sequence[int]) -> nn.Module:
     """Keep only members ``ids`` (in that order) of a module whose tensors all carry the
     ensemble axis first (e.g. the one member chosen after training a grid)."""
-    index = torch.as_tensor(list(ids), dtype=torch.long)
+    index = torch.as_tensor(ids, dtype=torch.long)
     for name, t in _named_tensors(module).items():
         _replace(module, name, t.detach()[index].clone())
     return module
@@ -177,9 +177,7 @@ def _flatten(module: nn.Module, config: TrainConfig, opt: FlatAdam | None,
     if keep is not None:
         moments = {k: (v[keep] if v.dim() else v) for k, v in opt.state.items()}
         old.release()
-        with torch.no_grad():
-            for name, t in _named_tensors(module).items():
-                _replace(module, name, t.detach()[keep].clone())
+        keep_members(module, keep)
     params = [p for p in module.parameters() if p.requires_grad]
     flat = FlatParameters(params, params[0].shape[0])
     new = flat.adam(config.lr, config.weight_decay)
@@ -271,7 +269,7 @@ def fit_members(module: nn.Module, loss_fn: LossFn, X: torch.Tensor,
         v_idx, v_w = _pad(val_idx)
         xv, bv = X[v_idx], _gather(arrays, v_idx)
         modes = _Modes(module)
-        live = _named_tensors(module)        # refreshed when members are dropped
+        live = tensors                       # refreshed when members are dropped
         for epoch in range(config.max_epochs):
             modes.set(True)
             conflicts = []
