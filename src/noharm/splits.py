@@ -1,5 +1,5 @@
 """Row-index primitives of the split plan (:mod:`noharm.experiments.plan`), kept below
-the models so the guarded estimator can cross-fit with the same rules: stratified by
+the models so the guarded estimator holds out its guard rows with the same rules: stratified by
 subgroup x label (coarser when a stratum is too small), grouped by patient id."""
 from __future__ import annotations
 
@@ -122,22 +122,27 @@ def fold_ids(part: np.ndarray, k: int, groups: np.ndarray, y: np.ndarray | None,
     return out
 
 
-def cross_fit_runs(groups: Any, y: Any = None, *, n_folds: int = 5, random_state: int = 0,
-                   ids: Any = None) -> list[dict]:
-    """Cross-fitting runs over every row (no test part): run ``k`` guards fold ``k``,
-    early-stops on fold ``k + 1`` and trains on the others, so every row is guarded
-    exactly once by a model that neither trained nor early-stopped on it."""
-    check_positive_int(n_folds, name="n_folds", minimum=3)
+def guard_runs(groups: Any, y: Any = None, *, guard_size: float = 0.3, n_seeds: int = 1,
+               n_folds: int = 5, random_state: int = 0, ids: Any = None
+               ) -> tuple[np.ndarray, list[dict]]:
+    """(guard rows, runs): a held-out guard part of ``guard_size`` of the rows (stratified
+    by group x label, grouped by ``ids``) and seeds x folds runs on the other rows (run
+    ``k`` of a seed early-stops on fold ``k`` and trains on the others).  No run trains
+    or early-stops on a guard row."""
+    check_positive_int(n_folds, name="n_folds", minimum=2)
+    check_positive_int(n_seeds, name="n_seeds")
     groups = np.asarray(groups).astype(str)
-    rows = np.arange(len(groups))
-    folds = fold_ids(rows, n_folds, groups, None if y is None else np.asarray(y),
-                      None if ids is None else np.asarray(ids), random_state + 1)
-    out = []
-    for k in range(n_folds):
-        gd, es = folds == k, folds == (k + 1) % n_folds
-        out.append({"seed": 1, "fold": k, "model_seed": 10 + k, "train": rows[~(gd | es)],
-                    "early_stop": rows[es], "guard": rows[gd]})
-    return out
+    y = None if y is None else np.asarray(y)
+    ids = None if ids is None else np.asarray(ids)
+    rest, guard = holdout(np.arange(len(groups)), guard_size, groups, y, ids,
+                          random_state + 7919)
+    runs = []
+    for seed in range(1, n_seeds + 1):
+        folds = fold_ids(rest, n_folds, groups, y, ids, seed + 1000 * random_state)
+        for k in range(n_folds):
+            runs.append({"seed": seed, "fold": k, "model_seed": seed * 10 + k,
+                         "train": rest[folds != k], "early_stop": rest[folds == k]})
+    return guard, runs
 
 
-__all__ = ["cross_fit_runs", "fold_ids", "grouped_folds", "holdout"]
+__all__ = ["guard_runs", "fold_ids", "grouped_folds", "holdout"]

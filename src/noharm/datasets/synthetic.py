@@ -53,3 +53,38 @@ def make_synthetic(n_samples: int = 800, n_features: int = 10, *, p_old: float =
             "planted": "label relationship flipped in old_female"}
     return Cohort(X=pd.DataFrame(X.astype(np.float32), columns=cols),
                   y=pd.Series(y, name="target"), groups=groups, meta=meta)
+
+
+def make_null_cohort(n_patients: int = 400, n_features: int = 6, *, rows_per_patient: int = 1,
+                     n_sites: int = 3, random_state: int = 0) -> Cohort:
+    """A cohort where the group attributes carry no signal: for checking that the guard
+    certifies nothing (its null calibration).
+
+    ``y`` depends on X only (a logistic model with label noise); ``site`` (``n_sites``
+    levels) and ``sex`` (2 levels) are drawn at random per patient, independent of X and
+    y, so no subgroup can truly gain from its attribute.  With ``rows_per_patient > 1``
+    each patient has that many rows (its features vary around a patient mean, its
+    outcome is shared) and ``split_by`` holds the patient id.
+    """
+    check_positive_int(n_patients, name="n_patients", minimum=20)
+    check_positive_int(rows_per_patient, name="rows_per_patient")
+    check_positive_int(n_sites, name="n_sites", minimum=2)
+    if n_features < 2:
+        raise ConfigError(f"n_features must be >= 2, got {n_features}.")
+    rng = np.random.default_rng(random_state)
+    base = rng.normal(size=(n_patients, n_features))
+    w = np.linspace(1.0, -0.5, n_features)
+    y_p = (base @ w + rng.normal(size=n_patients) > 0).astype(np.int64)
+    site = rng.integers(0, n_sites, n_patients)
+    sex = rng.integers(0, 2, n_patients)
+    pid = np.repeat(np.arange(n_patients), rows_per_patient)
+    X = base[pid] + (0.3 * rng.normal(size=(len(pid), n_features))
+                     if rows_per_patient > 1 else 0.0)
+    groups = pd.DataFrame({"site": np.array([f"s{k}" for k in range(n_sites)])[site[pid]],
+                           "sex": np.where(sex[pid] == 1, "female", "male")})
+    meta = {"name": "null", "n_patients": n_patients, "random_state": random_state,
+            "planted": "nothing: the group attributes are noise"}
+    return Cohort(X=pd.DataFrame(X.astype(np.float32),
+                                 columns=[f"x{i}" for i in range(n_features)]),
+                  y=pd.Series(y_p[pid], name="target"), groups=groups, meta=meta,
+                  split_by=(pd.Series(pid, name="patient") if rows_per_patient > 1 else None))

@@ -6,10 +6,12 @@ For each outer split the plan gives the rows of every role:
     never seen until evaluation (``test_size`` of the rows);
 ``guard``
     rows that no model trains or early-stops on, for selection (decision thresholds,
-    debiasing, the harm guard).  ``guard=0.2`` holds out a fixed 20 % of the rows;
-    ``guard="cross-fit"`` makes every row of the training part a guard row exactly once
-    per seed (run *k* guards fold *k*, early-stops on fold *k + 1* and trains on the
-    others), so out-of-fold predictions cover the whole training part;
+    debiasing) and the harm guard's test.  ``guard=0.2`` holds out a fixed 20 % of the
+    rows (taken from the training part after the test rows are set aside).  The guard
+    rows are scored once by the fitted models that are deployed, so what the guard
+    tests is what is deployed (cross-fitting, which tests members the deployed ensemble
+    averages, was dropped: its rows share fitted models and its tests exceeded their
+    level);
 ``unseen``
     with ``unseen_share`` and cluster labels: whole clusters held out (mixed effects);
 ``train`` / ``early_stop``
@@ -33,7 +35,7 @@ import numpy as np
 
 from .._validation import check_fraction, check_positive_int
 from ..errors import ConfigError, GroupError
-from ..splits import cross_fit_runs, fold_ids, holdout
+from ..splits import fold_ids, holdout
 
 PLAN_FORMAT = 1
 MAX_RUNS = 100_000
@@ -66,22 +68,15 @@ class PlanSpec:
                               f"{MAX_RUNS:,} fit in one study (choose fewer seeds, folds or "
                               "outer splits).")
         if isinstance(self.guard, str):
-            if self.guard not in ("none", "cross-fit"):
-                raise ConfigError(f"guard must be 'none', 'cross-fit' or a fraction, got "
-                                  f"{self.guard!r}.")
-            if self.guard == "cross-fit" and self.n_folds < 3:
-                raise ConfigError("guard='cross-fit' needs n_folds >= 3 (one fold guards, "
-                                  f"one early-stops, the others train); got {self.n_folds}.")
+            if self.guard != "none":
+                raise ConfigError(f"guard must be 'none' or a fraction of the rows (e.g. "
+                                  f"0.24), got {self.guard!r}.")
         else:
             check_fraction(self.guard, name="guard", high=0.5)
             if self.test_size + self.guard >= 0.9:
                 raise ConfigError(f"test_size + guard = {self.test_size + self.guard:.2f} "
                                   "leaves too few training rows; keep it below 0.9.")
         return self
-
-    @property
-    def cross_fit(self) -> bool:
-        return self.guard == "cross-fit"
 
 
 @dataclass
@@ -95,7 +90,7 @@ class Plan:
 
     def runs(self, outer: int) -> list[dict]:
         """The seeds x folds runs of an outer split: ``seed``, ``fold``, ``model_seed``,
-        ``train``, ``early_stop`` and ``guard`` (empty unless cross-fitting)."""
+        ``train`` and ``early_stop`` (inside the training part, never a guard row)."""
         sp = self.splits[outer]
         part = np.asarray(sp["train_part"], dtype=np.int64)
         out = []
@@ -105,15 +100,9 @@ class Plan:
             k_max = int(folds.max()) + 1
             n_runs = 1 if self.spec.n_folds == 1 else k_max
             for k in range(n_runs):
-                if self.spec.n_folds == 1:
-                    es, gd = folds == 1, np.zeros(len(folds), bool)
-                elif self.spec.cross_fit:
-                    gd, es = folds == k, folds == (k + 1) % k_max
-                else:
-                    es, gd = folds == k, np.zeros(len(folds), bool)
+                es = folds == 1 if self.spec.n_folds == 1 else folds == k
                 out.append({"seed": seed, "fold": k, "model_seed": seed * 10 + k,
-                            "train": part[~(es | gd)], "early_stop": part[es],
-                            "guard": part[gd]})
+                            "train": part[~es], "early_stop": part[es]})
         return out
 
     def rows(self, outer: int, role: str) -> np.ndarray:
@@ -235,4 +224,4 @@ def make_plan(spec: PlanSpec, *, groups: Any, y: Any = None, ids: Any = None,
     return Plan(spec, n, data_sha256, splits)
 
 
-__all__ = ["Plan", "PlanSpec", "cross_fit_runs", "make_plan"]
+__all__ = ["Plan", "PlanSpec", "make_plan"]

@@ -264,9 +264,9 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
             say(out.note)
     if not any(o.arrays for o in merged.values()):
         raise ConfigError("no model produced results; see the notes above.")
-    results = study.evaluate(data, plan, merged)
-    notes += _absent_subgroups(results, data)
     context = Evaluation(data, plan, merged)
+    results = study.evaluate_context(context)
+    notes += _absent_subgroups(results, data)
     summary = study.summarize(results, context)
     ext_summary = study.summarize_external(results, context) if external is not None else None
     text = study.render(summary, results, cohort.name, plan, external=ext_summary)

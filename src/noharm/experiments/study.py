@@ -116,6 +116,11 @@ class Study(ABC):
                  outputs: dict[tuple[str, int], TaskOutput]) -> pd.DataFrame:
         """Tidy results (:data:`RESULT_COLUMNS`) from the stored outputs."""
 
+    def evaluate_context(self, context: "Evaluation") -> pd.DataFrame:
+        """:meth:`evaluate` within the run's one evaluation context (a study that decides
+        something per outer split, such as the guard, decides it once there)."""
+        return self.evaluate(context.data, context.plan, context.outputs)
+
     @abstractmethod
     def summarize(self, results: pd.DataFrame, context: "Evaluation | None" = None
                   ) -> pd.DataFrame:
@@ -152,6 +157,8 @@ class Evaluation:
     data: StudyData
     plan: Plan
     outputs: dict
+    #: what a study decides once per outer split (e.g. the guard's certificate)
+    decided: dict = field(default_factory=dict)
 
 
 def tidy(rows: list[dict] | pd.DataFrame, study: str) -> pd.DataFrame:

@@ -352,6 +352,10 @@ def read_model_config(path: str | Path) -> tuple[Path, dict]:
     """The checked ``config.json`` of a saved model directory."""
     path = Path(path)
     cfg_file, tensor_file = path / "config.json", path / "model.safetensors"
+    if cfg_file.is_file() and not tensor_file.is_file() and (path / "models.skops").is_file():
+        raise PersistenceError(f"{path} holds a scikit-learn reference model (models.skops), "
+                               "not a network; load it with "
+                               "noharm.models.persistence.load_model(dir).")
     if not cfg_file.is_file() or not tensor_file.is_file():
         raise PersistenceError(f"{path} is not a saved noharm model (needs config.json and "
                                "model.safetensors); save one with model.save(dir).")

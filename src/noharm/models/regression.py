@@ -97,7 +97,8 @@ class ReferenceRegressor(RegressorMixin, SklearnRuns):
     """``kind="linreg"`` (median imputation with missing indicators, standardised
     features, ridge regression with alpha 1) or ``"hgb"`` (HistGradientBoostingRegressor,
     scikit-learn's defaults, missing values native), with the runs interface of the
-    networks (``fit_runs`` / ``predict_runs``)."""
+    networks (``fit_runs`` / ``predict_runs``; each run fits on its training and
+    early-stopping rows together).  ``save`` / ``load`` persist it without pickle."""
 
     KINDS = REFERENCE_REGRESSORS
 

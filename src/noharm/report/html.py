@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,17 +27,24 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .plots import bias_scatter, forest_plot
-from .tables import LABELS, accuracy_table, guard_table, models_of, secondary_table
+from .tables import (LABELS, accuracy_table, certificate_split_table, gap_change_table,
+                     models_of, secondary_table)
 
+# Tables never outgrow the page: they shrink to the text column (cells wrap at spaces,
+# never inside an interval), wide tables are split by columns, and a table sits in a
+# horizontally scrolling box as a last resort.
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
 color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+h3{font-size:1.0em;margin-top:1.4em}
+.tw{max-width:100%;overflow-x:auto}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.8em;max-width:100%}
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;overflow-wrap:break-word}
+th{background:#f3f3f3;vertical-align:bottom;font-weight:600}
+td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
-.note{color:#555;font-size:0.85em}
+.note{color:#555;font-size:0.85em;max-width:100%}
 """
 
 
@@ -61,9 +69,40 @@ def _file_img(draw, alt: str) -> str:
         return _img(path.read_bytes(), alt)
 
 
-def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, escape=True, border=0, na_rep="–",
-                      float_format=lambda v: f"{v:.3f}")
+_INTERVAL = re.compile(r"\[([^\]\s]*), ([^\]\s]*)\]")
+
+
+def _keep_intervals(v):
+    """A cell's ``[low, high]`` with a no-break space: cells wrap between a value, its
+    interval and its verdict, not inside the interval."""
+    return _INTERVAL.sub("[\\1,\u00a0\\2]", v) if isinstance(v, str) else v
+
+
+def _table(df: pd.DataFrame, cls: str | None = None) -> str:
+    """``df`` as an HTML table in a box that scrolls sideways if it ever must."""
+    df = df.apply(lambda col: col.map(_keep_intervals)) if len(df) else df
+    return ('<div class="tw">' + df.to_html(index=False, escape=True, border=0, na_rep="–",
+                                             float_format=lambda v: f"{v:.3f}",
+                                             classes=cls) + "</div>")
+
+
+def _gain_columns(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """An :func:`accuracy_table` as two tables that fit the page: the metric per model,
+    and the gains against the reference (None without gains)."""
+    gains = [c for c in table.columns if str(c).startswith("gain ")]
+    keep = [c for c in table.columns if c not in gains]
+    if not gains:
+        return table, None
+    return table[keep], table[["subgroup", *gains]]
+
+
+def _accuracy_tables(table: pd.DataFrame, what: str) -> str:
+    acc, gain = _gain_columns(table)
+    out = f"<h3>{html.escape(what)}: mean ± sd over runs</h3>" + _table(acc)
+    if gain is not None:
+        out += ("<h3>Gain over the reference, 95 % interval and verdict (Holm)</h3>"
+                + _table(gain))
+    return out
 
 
 #: one colour per model in every plot (tab10 indices)
@@ -173,10 +212,11 @@ def _markdown_tables(text: str) -> list[str]:
     def flush() -> None:
         if len(rows) >= 2:
             head, body = rows[0], [r for r in rows[2:]]
-            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>"
-                                                       for c in head) + "</tr></thead><tbody>"
+            out.append('<div class="tw"><table><thead><tr>'
+                       + "".join(f"<th>{html.escape(c)}</th>" for c in head)
+                       + "</tr></thead><tbody>"
                        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r)
-                                 + "</tr>" for r in body) + "</tbody></table>")
+                                 + "</tr>" for r in body) + "</tbody></table></div>")
         rows.clear()
 
     for line in text.splitlines():
@@ -255,7 +295,7 @@ def _run_header(d: Path) -> list[str]:
         return []
     body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in rows if v is not None)
-    return [f'<h2>Run</h2><table class="run">{body}</table>']
+    return [f'<h2>Run</h2><div class="tw"><table class="run">{body}</table></div>']
 
 
 def render_report(directory: str | Path, title: str | None = None) -> str:
@@ -278,8 +318,7 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
         if {"subgroup", "model", "metric", "gain", "verdict"} <= set(summary.columns):
             used |= {"summary.md"}
             parts.append("<h2>Personalization study</h2>")
-            parts.append("<h3>Accuracy and gain over the reference (%)</h3>"
-                         + _table(accuracy_table(summary)))
+            parts.append(_accuracy_tables(accuracy_table(summary), "Accuracy (%)"))
             parts.append(accuracy_figure(summary))
             gain = gain_figure(summary)
             if gain:
@@ -294,15 +333,31 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             res_file = d / "results.csv"
             guard = _read_csv(res_file) if res_file.is_file() else pd.DataFrame()
             if "role" in guard and (guard["role"] == "guard").any():
-                parts.append("<h3>Guard: deployed model per subgroup</h3>"
-                             + _table(guard_table(guard[guard["role"] == "guard"])))
+                metric = "mse" if (summary["metric"] == "mse").any() else "accuracy"
+                parts.append(
+                    "<h3>Guard: deployed model per subgroup and its certificate</h3>"
+                    '<p class="note">Per outer split, on the training part\'s cross-fitted '
+                    "guard rows: effect = the reference's guard loss minus the candidate's "
+                    "(> 0: personalization helps; where the reference is kept, the most "
+                    "promising candidate's), its 95 % interval, one-sided p-value, Holm's "
+                    "adjustment over subgroups x candidates and the smallest effect the guard "
+                    "n could detect (MDE); then the guarded model's test gain over the "
+                    "reference (per split: mean paired difference; over all splits: the "
+                    "summary's interval and verdict).</p>"
+                    + _table(certificate_split_table(guard[guard["role"] == "guard"],
+                                                     summary, guard, metric)))
+            gaps = gap_change_table(summary)
+            if len(gaps):
+                parts.append("<h3>Fairness gaps between each attribute's groups (points, "
+                             "mean over runs) and the guarded model's change against the "
+                             "reference (negative: a smaller gap)</h3>" + _table(gaps))
             ext_file = d / "summary_external.csv"
             if ext_file.is_file():
                 ext = _read_csv(ext_file)
                 used |= {"summary_external.csv"}
-                parts.append("<h3>External validation (--test-data): accuracy and gain over "
-                             "the reference (%), bootstrap over the external rows</h3>"
-                             + _table(accuracy_table(ext)))
+                parts.append(_accuracy_tables(
+                    accuracy_table(ext), "External validation (--test-data): accuracy (%) "
+                    "on the external rows, bootstrap intervals over them"))
     audit_file = d / "audit.csv"
     if audit_file.is_file():
         audit = _read_csv(audit_file)

@@ -1,17 +1,19 @@
 """The personalization study (seed 000, DESIGN §3 and §9): generic vs decoupled vs
 conditional bias against the best generic reference, per subgroup, with the harm guard.
 
-Per outer split the plan gives seeds x folds runs inside the training part.  With the
-guard (default) the runs are cross-fitted: run *k* guards fold *k*, early-stops on fold
-*k + 1* and trains on the others, so every training row gets, per seed, a prediction
-from models that neither trained nor early-stopped on it (the guard predictions).  On
-those rows
+Per outer split the plan sets aside the test rows and, with the guard (default), a
+held-out guard part of the training part (``guard_size``, stratified by subgroup x
+label, grouped by patient).  Every model — references and candidates, seeds x folds
+ensembles with early stopping — is fitted on the rest.  The guard rows are scored once
+by the fitted ensembles (the average of their runs: the model that is deployed), and
 
-* the **reference** is the generic model (MLP ``generic``, ``logreg``, ``hgb``) with the
-  lowest log-loss, one model for all rows (``reference="generic"`` etc. fixes it);
-* the **guarded** model deploys a personalized candidate for a subgroup only where a
-  one-sided paired test rejects "not better than the reference", Holm-corrected over
-  subgroups x candidates (:mod:`noharm.audit.guard`); the reference elsewhere.
+* a candidate is deployed for a subgroup only where a one-sided paired test shows it
+  beats the reference — every generic model of the study with ``reference="best"``
+  (intersection-union test: nothing is selected on the tested rows) — Holm-corrected
+  over subgroups x candidates (:mod:`noharm.audit.guard`);
+* the **reference** used everywhere else is the generic model (MLP ``generic``,
+  ``logreg``, ``hgb``) with the lowest guard log-loss (``reference="generic"`` etc. fixes
+  it and tests against that model only).
 
 Every model, the reference and the guarded model are then measured on the outer split's
 test rows; gains are paired per-run differences against the reference.
@@ -27,7 +29,7 @@ import pandas as pd
 from ..._validation import (check_choice, check_fraction, check_group_sizes, check_numeric_y,
                             check_positive_int)
 from ...audit.bop import pointwise_loss
-from ...audit.guard import GUARD_METRICS, deploy, guard_tests, out_of_fold
+from ...audit.guard import GUARD_METRICS, MIN_GUARD_UNITS, deploy, guard_tests
 from ...datasets import Cohort
 from ...errors import ConfigError, GroupError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
@@ -85,6 +87,8 @@ class PersonalizationStudy(Study):
     training: str = "two_stage"
     ensemble_size: int = 25
     guard: bool = True
+    guard_size: float = 0.3                     # of the training part
+    guard_min_n: int = MIN_GUARD_UNITS
     reference: str = "best"
     guard_metric: str | None = None             # default: log-loss / squared-error
     guard_alpha: float = 0.05
@@ -132,9 +136,8 @@ class PersonalizationStudy(Study):
         if self.reference != "best" and self.reference not in self.models:
             raise ConfigError(f"reference {self.reference!r} is not among the models "
                               f"{list(self.models)}.")
-        if self.guard and self.n_folds < 3:
-            raise ConfigError("the guard needs at least 3 folds (guard, early-stopping and "
-                              f"training folds); got {self.n_folds} (or turn the guard off).")
+        check_fraction(self.guard_size, name="guard_size", high=0.6)
+        check_positive_int(self.guard_min_n, name="guard_min_n", minimum=2)
         self.plan_spec().validate()
 
     @property
@@ -143,7 +146,8 @@ class PersonalizationStudy(Study):
 
     def plan_spec(self) -> PlanSpec:
         return PlanSpec(outer_splits=self.outer_splits, test_size=self.test_size,
-                        guard="cross-fit" if self.guard else "none",
+                        guard=(round(self.guard_size * (1 - self.test_size), 6)
+                               if self.guard else "none"),
                         n_seeds=self.n_seeds, n_folds=self.n_folds,
                         random_state=self.random_state)
 
@@ -226,7 +230,7 @@ class PersonalizationStudy(Study):
 
     def _split_rows(self, context: Evaluation, outer: int
                     ) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, dict[str, float]]:
-        data, plan = context.data, context.plan
+        data = context.data
         probas = {m: context.outputs[(m, outer)].arrays["proba"] for m in self.models
                   if context.outputs[(m, outer)].arrays}
         refs = [m for m in REFERENCES if m in probas]
@@ -235,26 +239,50 @@ class PersonalizationStudy(Study):
         if not self.guard:
             ref = self._fixed_reference(refs)
             return {**probas, "reference": probas[ref]}, None, {}
-        runs, n = plan.runs(outer), len(data.y)
-        part = plan.rows(outer, "train_part")
-        oof = {m: out_of_fold(p, runs, n)[part] for m, p in probas.items()}
-        y, g = data.y[part], data.groups[part]
-        kind = "squared_error" if self.task == "regression" else "log_loss"
-        losses = {m: float(np.nanmean(pointwise_loss(y, oof[m], kind))) for m in refs}
-        ref = min(losses, key=losses.get) if self.reference == "best" else self.reference
-        tests = guard_tests(y, g, oof[ref], {c: oof[c] for c in self.candidates if c in oof},
-                            metric=self.guard_metric, alpha=self.guard_alpha,
-                            margin=self.margin)
-        cert = deploy(tests, sorted(set(data.groups)), ref, self.guard_alpha)
+        key = ("guard", outer)
+        if key not in context.decided:
+            context.decided[key] = self._decide(context, outer, probas, refs)
+        cert, losses = context.decided[key]
+        ref = cert["reference"].iloc[0]
         guarded = probas[ref].copy()
         for group, model in zip(cert["group"], cert["deployed"]):
             use = data.groups == group
             guarded[:, use] = probas[model][:, use]
         return {**probas, "reference": probas[ref], "guarded": guarded}, cert, losses
 
+    def _decide(self, context: Evaluation, outer: int, probas: dict[str, np.ndarray],
+                refs: list[str]) -> tuple[pd.DataFrame, dict[str, float]]:
+        """The guard's decision for an outer split, made once: the guard rows scored by
+        each fitted ensemble (its runs averaged, as deployed), the fallback reference
+        (lowest guard loss, or the fixed one), and the certificate."""
+        data, plan = context.data, context.plan
+        guard = plan.rows(outer, "guard")
+        if not len(guard):
+            raise ConfigError(f"split {outer}: the plan has no guard rows; the guard needs "
+                              "a plan made with a guard part.")
+        seeds = np.array([r["seed"] for r in plan.runs(outer)])
+        # per seed the sub-ensemble of its runs; their mean is the deployed ensemble
+        p = {m: np.stack([pr[seeds == s][:, guard].mean(0) for s in np.unique(seeds)])
+             for m, pr in probas.items()}
+        y, g = data.y[guard], data.groups[guard]
+        kind = "squared_error" if self.task == "regression" else "log_loss"
+        losses = {m: float(np.mean(pointwise_loss(y, p[m].mean(0), kind))) for m in refs}
+        tested = refs if self.reference == "best" else [self.reference]
+        ref = min(losses, key=losses.get) if self.reference == "best" else self.reference
+        tests = guard_tests(y, g, {r: p[r] for r in tested},
+                            {c: p[c] for c in self.candidates if c in p},
+                            metric=self.guard_metric, alpha=self.guard_alpha,
+                            margin=self.margin,
+                            ids=None if data.ids is None else data.ids[guard],
+                            min_units=self.guard_min_n, random_state=self.random_state)
+        return deploy(tests, sorted(set(data.groups)), ref, self.guard_alpha), losses
+
     def evaluate(self, data: StudyData, plan: Plan,
                  outputs: dict[tuple[str, int], TaskOutput]) -> pd.DataFrame:
-        context = Evaluation(data, plan, outputs)
+        return self.evaluate_context(Evaluation(data, plan, outputs))
+
+    def evaluate_context(self, context: Evaluation) -> pd.DataFrame:
+        data, plan = context.data, context.plan
         frames, guard_rows = [], []
         for outer in range(plan.spec.outer_splits):
             runs, test = plan.runs(outer), plan.rows(outer, "test")
@@ -411,8 +439,9 @@ class PersonalizationStudy(Study):
 
 def _guard_rows(cert: pd.DataFrame | None, losses: dict[str, float], outer: int) -> list[dict]:
     """The guard's decisions as tidy rows (role ``guard``): the reference used (metric
-    ``reference``, value 1), per subgroup the deployed model (value 1) and its test, per
-    reference model its guard log-loss."""
+    ``reference``, value 1), per subgroup the deployed model (value 1), the generic model
+    of the binding comparison (metric ``versus``) and its test, per reference model its
+    guard loss (metric ``guard_log_loss``: log-loss, or squared error for regression)."""
     if cert is None:
         return []
     rows = [{"model": m, "outer_split": outer, "role": "guard", "subgroup": "all",
@@ -422,6 +451,7 @@ def _guard_rows(cert: pd.DataFrame | None, losses: dict[str, float], outer: int)
     for r in cert.itertuples():
         base = {"outer_split": outer, "role": "guard", "subgroup": r.group, "n": r.n}
         rows.append({**base, "model": r.deployed, "metric": "deployed", "value": 1.0})
+        rows.append({**base, "model": r.versus, "metric": "versus", "value": 1.0})
         for k in ("effect", "ci_low", "ci_high", "p_value", "p_holm", "detectable"):
             rows.append({**base, "model": "guarded", "metric": f"guard_{k}",
                          "value": getattr(r, k)})
