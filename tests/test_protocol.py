@@ -121,27 +121,28 @@ def test_no_guard_is_the_papers_cross_validation():
     c = make_synthetic(n_samples=300)
     res = run_protocol(c, PersonalizationStudy(models=("generic", "logreg"), n_seeds=1,
                                                n_folds=5, guard=False, **FAST))
-    assert all(len(r["guard"]) == 0 for r in res.plan.runs(0))
+    assert not len(res.plan.rows(0, "guard"))
     r = res.results
     assert "guarded" not in set(r.model) and not (r.role == "guard").any()
     ref = r[r.model == "reference"].set_index(["subgroup", "metric", "seed", "fold"])["value"]
     gen = r[r.model == "generic"].set_index(["subgroup", "metric", "seed", "fold"])["value"]
     pd.testing.assert_series_equal(ref, gen)
-    with pytest.raises(ConfigError, match="at least 3 folds"):
-        PersonalizationStudy(n_folds=2)
+    with pytest.raises(ConfigError, match="guard_size"):
+        PersonalizationStudy(guard_size=0.9)
     with pytest.raises(ConfigError, match="generic reference"):
         PersonalizationStudy(models=("decoupled",))
 
 
 def test_harm_guard_decides_on_rows_no_model_saw():
-    """With the guard, each run's guard rows are disjoint from its train and early-stop
+    """With the guard, the guard rows are disjoint from every run's train and early-stop
     rows, and the guarded row differs from both models only where the guard chose."""
     c = make_synthetic(n_samples=400)
     res = run_protocol(c, PersonalizationStudy(models=("generic", "decoupled"), n_seeds=1,
                                                n_folds=3, **FAST))
+    guard = set(res.plan.rows(0, "guard"))
+    assert len(guard) > 0
     for run in res.plan.runs(0):
-        assert len(run["guard"]) > 0
-        assert not set(run["guard"]) & (set(run["train"]) | set(run["early_stop"]))
+        assert not guard & (set(run["train"]) | set(run["early_stop"]))
     assert "guarded" in set(res.results["model"])
 
 

@@ -62,12 +62,19 @@ def personalize(
     training: Annotated[str, typer.Option(help="two_stage or joint.")] = "two_stage",
     random_state: RandomStateOpt = 0, n_samples: NSamplesOpt = 800, dropna: DropnaOpt = False,
     drop_group_columns: DropGroupColumnsOpt = False,
-    guard: Annotated[bool, typer.Option(help="Cross-fit a guard fold per run and add the "
+    guard: Annotated[bool, typer.Option(help="Hold out guard rows of the training part, "
+                                        "test personalization on them and add the "
                                         "reference and guarded rows (--no-guard: the "
                                         "paper's plain cross-validation).")] = True,
-    reference: Annotated[str, typer.Option(help="best (the generic model with the lowest "
-                                           "guard loss), generic, logreg (linreg) or hgb."
-                                           )] = "best",
+    guard_size: Annotated[float, typer.Option(help="Share of the training part held out "
+                                              "as guard rows (no model fits on them).")
+                          ] = 0.3,
+    guard_min_n: Annotated[int, typer.Option(help="Subgroups with fewer guard patients "
+                                             "(rows) keep the reference untested.")] = 20,
+    reference: Annotated[str, typer.Option(help="best (a candidate must beat every "
+                                           "generic model; the one with the lowest guard "
+                                           "loss is the fallback), generic, logreg "
+                                           "(linreg) or hgb.")] = "best",
     guard_metric: Annotated[Optional[str], typer.Option(
         help="The guard's paired test: log-loss (default), zero-one or auroc; squared-error "
         "with --task regression.")] = None,
@@ -94,7 +101,8 @@ def personalize(
         test_size=test_size, random_state=random_state, hidden_layers=hidden_layers,
         hidden_units=hidden_units, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
         patience=patience, attr_layers=attr_layers, n_bias=bias_layers, training=training,
-        ensemble_size=ensemble_size, guard=guard, reference=reference,
+        ensemble_size=ensemble_size, guard=guard, guard_size=guard_size,
+        guard_min_n=guard_min_n, reference=reference,
         guard_metric=guard_metric, guard_alpha=guard_alpha, margin=margin)
     source = DataSource.pick(locals())
     result = run_command(study, source, output=output, force_new=force_new, jobs=jobs,
@@ -108,34 +116,10 @@ def personalize(
 
 
 def export_guarded(result, output, say) -> None:
-    """``DIR/models/guarded/split<o>/guard.json``: the guarded model of each outer split
-    (its certificate and routing over the saved networks), loadable with
-    ``GuardedClassifier.load``."""
-    from ..models.guarded import write_guard
-    from ..models import NetClassifier
-    guard = result.results[result.results["role"] == "guard"]
-    for outer, g in guard.groupby("outer_split"):
-        dep = g[g["metric"] == "deployed"]
-        routing = dict(zip(dep["subgroup"], dep["model"]))
-        reference = g.loc[g["metric"] == "reference", "model"].iloc[0]
-        dirs = {m: f"../../{m}/split{outer}" for m in {reference, *routing.values()}}
-        missing = [m for m in dirs if not (output / "models" / m / f"split{outer}").is_dir()]
-        if missing:
-            say(f"note: the guarded model of split {outer} is not saved: {', '.join(missing)} "
-                "has no saved network (use --reference generic, or fewer runs than "
-                "--ensemble-size).")
-            continue
-        stats = g[g["model"] == "guarded"].pivot_table(index="subgroup", columns="metric",
-                                                        values="value")
-        cert = dep[["subgroup", "model", "n"]].rename(columns={"subgroup": "group",
-                                                                "model": "deployed"})
-        cert.insert(2, "reference", reference)
-        for k in ("effect", "ci_low", "ci_high", "p_value", "p_holm", "detectable"):
-            cert[k] = cert["group"].map(stats.get(f"guard_{k}", {}))
-        net = NetClassifier.load(output / "models" / reference / f"split{outer}")
-        write_guard(output / "models" / "guarded" / f"split{outer}", reference=reference,
-                    routing=routing, certificate=cert.reset_index(drop=True), model_dirs=dirs,
-                    classes=list(net.classes_), feature_names=list(net.feature_names_in_),
-                    metric=result.identity["options"]["guard_metric"],
-                    alpha=result.identity["options"]["guard_alpha"],
-                    margin=result.identity["options"]["margin"])
+    """``DIR/models/guarded/split<o>``: each outer split's deployable guarded model, built
+    by the library from the stored certificate and the saved models."""
+    from ..models.guarded import export_study_guard
+    for outer, where in export_study_guard(result.results, output / "models",
+                                           result.identity["options"]).items():
+        if isinstance(where, str):
+            say(f"note: the guarded model of split {outer} is not saved: {where}.")

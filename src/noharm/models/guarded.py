@@ -355,8 +355,16 @@ def export_study_guard(results: pd.DataFrame, model_dir: str | Path, options: di
             out[outer] = (f"{', '.join(missing)} was not saved as one model (its runs were "
                           "split over several parts: raise --ensemble-size)")
             continue
+        target = model_dir / "guarded" / f"split{outer}"
+        if (target / "guard.json").is_file():      # a resumed run: keep what it wrote
+            kept = GuardedClassifier.load(target)
+            if kept.reference_ != reference or kept.routing_ != routing:
+                raise PersistenceError(f"{target} holds another guarded model; write this "
+                                       "run to a new --output directory.")
+            out[outer] = target
+            continue
         ref = load_model(dirs[reference])
-        out[outer] = write_guard(model_dir / "guarded" / f"split{outer}", reference=reference,
+        out[outer] = write_guard(target, reference=reference,
                                  routing=routing, certificate=cert, sources=dirs,
                                  classes=list(ref.classes_),
                                  feature_names=list(ref.feature_names_in_),

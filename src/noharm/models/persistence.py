@@ -101,7 +101,7 @@ def _files(directory: Path) -> list[str]:
             full = Path(root) / name
             rel = full.relative_to(directory).as_posix()
             mode = os.lstat(full).st_mode
-            if False:
+            if stat.S_ISLNK(mode):
                 raise PersistenceError(
                     f"{rel} in {directory} is a symbolic link; checksums cover only real "
                     "files: replace the link with a copy of its target.")
