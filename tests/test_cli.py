@@ -23,7 +23,7 @@ def test_personalize_synthetic_default_writes_outputs(tmp_path):
     res = runner.invoke(app, ["personalize", "--n-samples", "200", "--output", str(out),
                               *FAST])
     assert res.exit_code == 0, res.output
-    assert "old_female" in res.stdout and "gain conditional bias" in res.stdout
+    assert "old_female" in res.stdout and "Guard certificate" in res.stdout and "cond-bias" in res.stdout
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "summary.md",
                                                "config.json", "splits.json", "models",
                                                "results.db", "calibration.csv"}
@@ -134,7 +134,7 @@ def test_run_with_the_guard_then_audit_from_dir(tmp_path):
                               *FAST, "--folds", "3"])
     assert "`noharm run` is now `noharm personalize`" in res.stderr
     assert res.exit_code == 0, res.output
-    assert "| all | guarded |" in res.stdout and "deployed (outer splits)" in res.stdout
+    assert "Guard certificate" in res.stdout and "acc. gain [95 % CI]" in res.stdout
     assert (out / "models" / "conditional-bias" / "split0" / "model.safetensors").is_file()
     from noharm.models import GuardedClassifier
     g = GuardedClassifier.load(out / "models" / "guarded" / "split0")

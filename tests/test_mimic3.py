@@ -228,4 +228,4 @@ def test_protocol_runs_on_the_built_cohort(built):
                               "2", "--quiet"])
     assert res.exit_code == 0, res.output
     assert "mimic3-mortality" in res.stdout
-    assert "| old_female | generic |" in res.stdout and "| all | conditional bias |" in res.stdout
+    assert any(line.startswith("old_female") for line in res.stdout.splitlines()) and "cond-bias" in res.stdout

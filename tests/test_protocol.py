@@ -43,7 +43,7 @@ def test_small_protocol_results_shape_and_summary():
     assert 0 <= cb["p_value"] <= cb["p_holm"] <= 1
     assert set(s["verdict"]) <= {"helps", "harms", "cannot tell", "reference"}
     text = res.text
-    assert "old_female" in text and "gain conditional bias" in text and "deployed" in text
+    assert "old_female" in text and "Guard certificate" in text and "deployed" in text
     guard = res.results[res.results["role"] == "guard"]
     for o in (0, 1):                                   # one deployed model per subgroup
         dep = guard[(guard.outer_split == o) & (guard.metric == "deployed")]

@@ -4,7 +4,8 @@ It reads what the commands wrote there and shows what exists:
 
 * ``summary.csv`` (``noharm personalize``): accuracy / gain tables, per-group accuracy
   with error bars per model, a forest plot of each model's gain against the reference,
-  and the guard's deployments (from ``results.csv``);
+  the guard's certificate of every outer split (from ``results.csv``) and the fairness
+  gaps (MSE tables for a regression study);
 * ``audit.csv`` (``noharm audit``): the BoP table and a forest plot coloured by verdict;
 * a ``noharm debias`` directory: the method table and the bias-vs-balanced-accuracy
   scatter;
@@ -28,7 +29,7 @@ import pandas as pd
 from ..errors import ConfigError
 from .plots import bias_scatter, forest_plot
 from .tables import (LABELS, accuracy_table, certificate_split_table, gap_change_table,
-                     models_of, secondary_table)
+                     models_of, regression_table, secondary_table)
 
 # Tables never outgrow the page: they shrink to the text column (cells wrap at spaces,
 # never inside an interval), wide tables are split by columns, and a table sits in a
@@ -318,13 +319,20 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
         if {"subgroup", "model", "metric", "gain", "verdict"} <= set(summary.columns):
             used |= {"summary.md"}
             parts.append("<h2>Personalization study</h2>")
-            parts.append(_accuracy_tables(accuracy_table(summary), "Accuracy (%)"))
-            parts.append(accuracy_figure(summary))
-            gain = gain_figure(summary)
-            if gain:
-                parts.append(gain)
-            parts.append("<h3>AUROC, balanced accuracy, ECE (%) and Brier score (x 100)</h3>"
-                         + _table(secondary_table(summary)))
+            metric = "mse" if (summary["metric"] == "mse").any() else "accuracy"
+            if metric == "accuracy":
+                parts.append(_accuracy_tables(accuracy_table(summary), "Accuracy (%)"))
+                parts.append(accuracy_figure(summary))
+                gain = gain_figure(summary)
+                if gain:
+                    parts.append(gain)
+                parts.append("<h3>AUROC, balanced accuracy, ECE (%) and Brier score (x 100)"
+                             "</h3>" + _table(secondary_table(summary)))
+            else:                                    # a regression study
+                parts.append(_accuracy_tables(accuracy_table(summary, "mse"),
+                                              "Mean squared error (target units²)"))
+                parts.append("<h3>Mean absolute error and R², mean ± sd over runs</h3>"
+                             + _table(regression_table(summary)))
             cal_file = d / "calibration.csv"
             if cal_file.is_file():
                 used |= {"calibration.csv"}
@@ -333,11 +341,12 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             res_file = d / "results.csv"
             guard = _read_csv(res_file) if res_file.is_file() else pd.DataFrame()
             if "role" in guard and (guard["role"] == "guard").any():
-                metric = "mse" if (summary["metric"] == "mse").any() else "accuracy"
                 parts.append(
                     "<h3>Guard: deployed model per subgroup and its certificate</h3>"
-                    '<p class="note">Per outer split, on the training part\'s cross-fitted '
-                    "guard rows: effect = the reference's guard loss minus the candidate's "
+                    '<p class="note">Per outer split, on its guard rows (n: rows or '
+                    "patients): effect = the guard loss of the generic model the candidate "
+                    "was tested against (vs: the binding one of the references) minus the "
+                    "candidate's "
                     "(> 0: personalization helps; where the reference is kept, the most "
                     "promising candidate's), its 95 % interval, one-sided p-value, Holm's "
                     "adjustment over subgroups x candidates and the smallest effect the guard "
@@ -355,8 +364,9 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             if ext_file.is_file():
                 ext = _read_csv(ext_file)
                 used |= {"summary_external.csv"}
+                what = "accuracy (%)" if metric == "accuracy" else "mean squared error"
                 parts.append(_accuracy_tables(
-                    accuracy_table(ext), "External validation (--test-data): accuracy (%) "
+                    accuracy_table(ext, metric), f"External validation (--test-data): {what} "
                     "on the external rows, bootstrap intervals over them"))
     audit_file = d / "audit.csv"
     if audit_file.is_file():

@@ -3,6 +3,7 @@ per subgroup x model x metric, gains against the reference)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -247,9 +248,9 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.2g}"
 
 
-def text_table(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
+def text_table(df: pd.DataFrame, left: tuple[str, ...] = (), sep: str = "  ") -> str:
     """``df`` as an aligned plain-text table in a Markdown code block: the first column
-    and the ``left`` columns left-aligned, the others right-aligned, two spaces between."""
+    and the ``left`` columns left-aligned, the others right-aligned, ``sep`` between."""
     cols = [str(c) for c in df.columns]
     cells = [[str(v) for v in row] for row in df.itertuples(index=False)]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
@@ -257,7 +258,7 @@ def text_table(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
     def line(vals: list[str]) -> str:
         out = [v.ljust(w) if i == 0 or cols[i] in left else v.rjust(w)
                for i, (v, w) in enumerate(zip(vals, widths))]
-        return "  ".join(out).rstrip()
+        return sep.join(out).rstrip()
 
     return "\n".join(["```", line(cols), *(line(r) for r in cells), "```"])
 
@@ -270,8 +271,9 @@ def _wrap(text: str) -> str:
 def certificate_records(guard: pd.DataFrame) -> pd.DataFrame:
     """The guard's certificate from its results.csv rows (role ``guard``): one row per
     outer split x subgroup with ``outer_split``, ``subgroup``, ``n`` (guard rows),
-    ``reference``, ``deployed`` and :data:`GUARD_STATS` (NaN where absent)."""
-    cols = ["outer_split", "subgroup", "n", "reference", "deployed", *GUARD_STATS]
+    ``reference``, ``deployed``, ``versus`` (the generic model of the binding comparison,
+    metric ``versus``) and :data:`GUARD_STATS` (NaN where absent)."""
+    cols = ["outer_split", "subgroup", "n", "reference", "deployed", "versus", *GUARD_STATS]
     if guard is None or guard.empty:
         return pd.DataFrame(columns=cols)
     if "role" in guard:
@@ -284,6 +286,10 @@ def certificate_records(guard: pd.DataFrame) -> pd.DataFrame:
                      "n": r.n if "n" in dep else _NAN,
                      "reference": refs.get(r.outer_split, _NAN), "deployed": r.model})
     out = pd.DataFrame(rows, columns=cols[:5])
+    vs = guard[guard["metric"] == "versus"]
+    vs = vs.assign(subgroup=vs["subgroup"].astype(str)).groupby(
+        ["outer_split", "subgroup"], sort=False)["model"].first().rename("versus")
+    out = out.merge(vs.reset_index(), on=["outer_split", "subgroup"], how="left")
     stats = guard[guard["metric"].isin([f"guard_{k}" for k in GUARD_STATS])]
     if len(stats):
         wide = (stats.assign(subgroup=stats["subgroup"].astype(str))
@@ -409,15 +415,16 @@ def certificate_split_table(guard: pd.DataFrame, summary: pd.DataFrame | None = 
                             results: pd.DataFrame | None = None,
                             metric: str = "accuracy") -> pd.DataFrame:
     """The guard's certificate of every outer split (the HTML report): per subgroup and
-    split the guard n, reference, deployed model, effect with its 95 % interval, one-sided
-    p, Holm p and smallest detectable effect, and the guarded model's test gain over the
+    split the guard n, reference, deployed model, the generic model the binding test was
+    against, effect with its 95 % interval, one-sided p, Holm p and smallest detectable
+    effect, and the guarded model's test gain over the
     reference in that split (``results``); with one outer split the summary's gain with
     its interval and verdict, with several one more row per subgroup (``all splits``:
     deployments counted, the summary's gain over every split)."""
     rec = certificate_records(guard)
     scale = 100.0 if metric == "accuracy" else 1.0
     x = " x 100" if scale == 100 else ""
-    gain_col = ("test accuracy gain, points" if metric == "accuracy"
+    gain_col = ("test gain, points" if metric == "accuracy"
                 else f"test {metric.upper()} gain")
     splits = rec["outer_split"].nunique()
     per_split = _split_gains(results, metric)
@@ -433,10 +440,12 @@ def certificate_split_table(guard: pd.DataFrame, summary: pd.DataFrame | None = 
         verdict = "–" if g is None else str(g["verdict"])
         for r in d.itertuples(index=False):
             one = splits == 1
-            rows.append({"subgroup": sub, "outer split": f"{r.outer_split}",
+            rows.append({"subgroup": sub, "split": f"{r.outer_split}",
                          "guard n": "–" if _isnan(r.n) else f"{r.n:.0f}",
                          "reference": SHORT.get(r.reference, r.reference),
                          "deployed": _deployed_label(r.deployed, r.reference),
+                         "vs": "–" if _isnan(r.versus) else
+                         SHORT.get(r.versus, r.versus),
                          f"effect{x} [95 % CI]": _interval(r.effect, r.ci_low, r.ci_high,
                                                            scale),
                          "p": _p(r.p_value), "Holm p": _p(r.p_holm),
@@ -445,9 +454,10 @@ def certificate_split_table(guard: pd.DataFrame, summary: pd.DataFrame | None = 
                              per_split.get((r.outer_split, sub), _NAN), scale, signed=True),
                          "verdict": verdict if one else ""})
         if (splits > 1 or d.empty) and g is not None:
-            rows.append({"subgroup": sub, "outer split": "all splits" if splits > 1 else "",
+            rows.append({"subgroup": sub, "split": "all splits" if splits > 1 else "",
                          "guard n": "", "reference": "",
                          "deployed": _deployed_counts(d) if len(d) else "",
+                         "vs": "",
                          f"effect{x} [95 % CI]": "", "p": "", "Holm p": "", f"MDE{x}": "",
                          gain_col: pooled, "verdict": verdict})
     return pd.DataFrame(rows)
@@ -494,14 +504,25 @@ def _certificate_part(guard: pd.DataFrame | None, summary: pd.DataFrame, metric:
         effect, gain = "guard loss x 100", "accuracy, points"
     else:
         effect, gain = "squared error", f"{metric.upper()} (< 0: helps)"
-    several = (f"; deployed: in how many of the {n} outer splits (the reference in the "
-               "others); guard numbers of the split with the median effect" if n > 1 else "")
+    several = ("; k/n: deployed in k outer splits, the reference in the others; guard "
+               "numbers of the median-effect split" if n > 1 else "")
     return [_wrap(f"Guard certificate (reference {ref}; n = guard rows; effect = reference "
-                  f"minus candidate {effect}, > 0 helps (the best candidate's where the "
-                  f"reference is kept); deployed where Holm p < {alpha}; MDE = smallest "
+                  f"minus candidate {effect}, > 0 helps, the best candidate's where the "
+                  f"reference is kept; deployed where Holm p < {alpha}; MDE = smallest "
                   f"detectable effect; gain = guarded minus reference test {gain}{several}):"),
-            text_table(certificate_table(guard, summary, metric),
-                       left=("deployed", "verdict"))]
+            _fitted(certificate_table(guard, summary, metric), left=("deployed", "verdict"))]
+
+
+def _fitted(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
+    """:func:`text_table` no wider than :data:`WIDTH` where it can be: if a line would be
+    wider, intervals are written ``[low,high]``, then one space separates the columns."""
+    tight = df.apply(lambda c: c.map(lambda v: re.sub(r"\[(\S*), (\S*)\]", r"[\1,\2]", v)
+                                     if isinstance(v, str) else v))
+    for table, sep in ((df, "  "), (tight, "  "), (tight, " ")):
+        text = text_table(table, left, sep)
+        if max(map(len, text.splitlines())) <= WIDTH:
+            break
+    return text
 
 
 def _where_line(output) -> str:
