@@ -7,12 +7,13 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from conftest import SMALL
-from noharm.audit.guard import deploy, guard_tests, out_of_fold
+from noharm.audit.guard import deploy, guard_tests
 from noharm.datasets import make_synthetic
 from noharm.errors import ConfigError, NotFittedError, PersistenceError
 from noharm.experiments import PersonalizationStudy, RunOptions, run_study
 from noharm.inference import (corrected_t_interval, corrected_t_test, delong_test, holm,
-                              paired_bootstrap, paired_mean_test, verdict)
+                              paired_bootstrap, paired_mean_test, refit_aware_test,
+                              smallest_detectable, studentized_bootstrap_test, verdict)
 from noharm.models import (ConditionalBiasClassifier, DecoupledClassifier,
                            GenericClassifier, GuardedClassifier, ReferenceClassifier)
 
@@ -107,13 +108,70 @@ def test_guard_deploys_where_the_candidate_helps_and_names_its_evidence():
         guard_tests(y, g, p_ref, {"cb": p_c}, metric="brier")
 
 
-def test_out_of_fold_needs_cross_fitted_runs():
-    proba = np.arange(12.0).reshape(2, 6)
-    runs = [{"seed": 1, "guard": np.array([0, 1, 2])}, {"seed": 1, "guard": np.array([3, 4])}]
-    np.testing.assert_allclose(out_of_fold(proba, runs, 6), [0, 1, 2, 9, 10, np.nan])
-    runs[1]["guard"] = np.array([2, 3])
-    with pytest.raises(ConfigError, match="guarded by more than one run"):
-        out_of_fold(proba, runs, 6)
+def test_zero_variance_proves_nothing_and_the_detectable_effect_is_exact():
+    """A constant difference has p = 1 (it was p = 0); the smallest detectable effect
+    solves the noncentral t's power equation (simulated power ~ 0.8) with no margin."""
+    for test in (paired_mean_test, studentized_bootstrap_test):
+        assert test(np.full(3, 0.2), margin=0.01)[3] == 1.0
+    assert refit_aware_test(np.full(5, 0.1), np.full(3, 0.1))[3] == 1.0
+    rng = np.random.default_rng(0)
+    n, level = 9, 0.05 / 6
+    delta = smallest_detectable(1.0, n, level)
+    d = rng.normal(delta, 1.0, (20000, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / np.sqrt(n))
+    power = np.mean(t > stats.t.isf(level, n - 1))
+    assert power == pytest.approx(0.8, abs=0.015)
+    normal = (stats.norm.isf(level) + stats.norm.ppf(0.8)) / np.sqrt(n)
+    assert delta > 1.2 * normal                   # the normal approximation is too small
+
+
+def test_bootstrap_t_holds_its_level_on_skewed_differences():
+    """Differences with a long left tail (a candidate usually slightly better, sometimes
+    confidently wrong), mean 0, n = 30: the bootstrap-t rejects at most ~alpha where the
+    t-test rejects about twice as often."""
+    rng = np.random.default_rng(3)
+    boot = t = 0
+    for i in range(600):
+        d = 1 - rng.exponential(1.0, 30)
+        boot += studentized_bootstrap_test(d, n_boot=999, random_state=i)[3] < 0.05
+        t += paired_mean_test(d)[3] < 0.05
+    assert boot / 600 <= 0.075 and t / 600 > boot / 600 + 0.02
+
+
+def test_several_references_are_an_intersection_union_test():
+    """The candidate must beat every reference: its p-value is the largest, and the row
+    names the binding reference."""
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 400)
+    g = np.repeat(["a", "b"], 200)
+    good = np.where(y == 1, 0.8, 0.2) + rng.normal(0, 0.05, 400)
+    weak = np.where(y == 1, 0.6, 0.4) + rng.normal(0, 0.05, 400)
+    cand = np.where(y == 1, 0.75, 0.25) + rng.normal(0, 0.05, 400)
+    both = guard_tests(y, g, {"weak": weak, "good": good}, {"c": cand})
+    alone = guard_tests(y, g, weak, {"c": cand})
+    assert (both["versus"] == "good").all()
+    assert (both["p_value"] >= alone["p_value"]).all() and (alone["p_holm"] < 0.05).all()
+    assert (both["p_holm"] > 0.05).all()
+    with pytest.raises(ConfigError, match="patient ids"):
+        guard_tests(y, g, weak, {"c": cand}, metric="auroc", ids=np.arange(400))
+
+
+def test_patients_are_the_unit_of_the_test():
+    """Rows of one patient count once: n is in patients, and the evidence of 3 identical
+    rows per patient is that of one."""
+    rng = np.random.default_rng(5)
+    y1 = rng.integers(0, 2, 40)
+    p_ref1, p_c1 = rng.uniform(0.2, 0.8, 40), rng.uniform(0.2, 0.8, 40)
+    rep = lambda a: np.repeat(a, 3)                           # noqa: E731
+    g = np.repeat("a", 120)
+    by_patient = guard_tests(rep(y1), g, rep(p_ref1), {"c": rep(p_c1)},
+                             ids=rep(np.arange(40)))
+    single = guard_tests(y1, g[:40], p_ref1, {"c": p_c1})
+    assert by_patient["n"].iloc[0] == 40
+    assert by_patient["p_value"].iloc[0] == pytest.approx(single["p_value"].iloc[0],
+                                                          abs=0.03)   # bootstrap noise
+    as_rows = guard_tests(rep(y1), g, rep(p_ref1), {"c": rep(p_c1)})
+    assert as_rows["n"].iloc[0] == 120
 
 
 # -- the deployable model -----------------------------------------------------------------
@@ -124,12 +182,13 @@ def test_guarded_classifier_personalizes_the_planted_group_only(tmp_path):
     kw = dict(SMALL, hidden_units=32, max_epochs=60, patience=10)
     g = GuardedClassifier(reference={"generic": GenericClassifier(**kw),
                                      "logreg": ReferenceClassifier("logreg")},
-                          candidates={"decoupled": DecoupledClassifier(**kw)})
+                          candidates={"decoupled": DecoupledClassifier(**kw)}, n_seeds=2)
     g.fit(c.X, c.y, sensitive_features=c.subgroups)
     cert = g.certificate_.set_index("group")
     assert cert.loc["old_female", "deployed"] == "decoupled"
     assert list(cert.columns) == ["deployed", "reference", "n", "effect", "ci_low", "ci_high",
-                                  "p_value", "p_holm", "detectable"]
+                                  "p_value", "p_holm", "detectable", "versus"]
+    assert cert["n"].sum() == len(g.guard_rows_)
     assert g.reference_ in ("generic", "logreg") and set(g.reference_losses_) == {
         "generic", "logreg"}
     yn, gn = new.y.to_numpy(), new.subgroups.to_numpy()
@@ -138,12 +197,11 @@ def test_guarded_classifier_personalizes_the_planted_group_only(tmp_path):
     p_ref = g.models_[g.reference_].predict_proba(new.X)[:, 1]
     of = gn == "old_female"
     assert acc(p_guard, of) > acc(p_ref, of) + 0.1            # held-out rows
-    if g.reference_ == "generic":
-        g.save(tmp_path / "guarded")
-        back = GuardedClassifier.load(tmp_path / "guarded")
-        np.testing.assert_allclose(back.predict_proba(new.X, sensitive_features=gn),
-                                   g.predict_proba(new.X, sensitive_features=gn))
-        pd.testing.assert_frame_equal(back.certificate_, g.certificate_, check_dtype=False)
+    g.save(tmp_path / "guarded")                       # whichever reference won
+    back = GuardedClassifier.load(tmp_path / "guarded")
+    np.testing.assert_allclose(back.predict_proba(new.X, sensitive_features=gn),
+                               g.predict_proba(new.X, sensitive_features=gn))
+    pd.testing.assert_frame_equal(back.certificate_, g.certificate_, check_dtype=False)
     unseen = g.predict_proba(new.X.iloc[:3], sensitive_features=["x", "x", "x"])
     np.testing.assert_allclose(unseen[:, 1], p_ref[:3])       # unseen group -> reference
 
@@ -160,15 +218,15 @@ def test_guarded_classifier_prefit_and_errors(toy, tmp_path):
     with pytest.raises(NotFittedError, match="not fitted"):
         GuardedClassifier(reference=GenericClassifier(), candidates={"cb": hp},
                           prefit=True).fit(X, y, sensitive_features=grp)
-    with pytest.raises(ConfigError, match="one reference"):
-        GuardedClassifier(reference={"a": h0, "b": h0}, candidates={"cb": hp},
-                          prefit=True).fit(X, y, sensitive_features=grp)
+    two = GuardedClassifier(reference={"a": h0, "b": GenericClassifier(**SMALL).fit(X, y)},
+                            candidates={"cb": hp}, prefit=True).fit(X, y, sensitive_features=grp)
+    assert set(two.tests_["versus"]) <= {"a", "b"}
     lr = GuardedClassifier(reference=ReferenceClassifier("logreg"),
-                           candidates={"g2": GenericClassifier(**SMALL)}, n_folds=3)
+                           candidates={"g2": GenericClassifier(**SMALL)}, n_seeds=1, n_folds=3)
     lr.fit(X, y, sensitive_features=grp)
-    if lr.routing_["a"] == "reference" or lr.routing_["b"] == "reference":
-        with pytest.raises(PersistenceError, match="without pickle"):
-            lr.save(tmp_path / "x")
+    lr.save(tmp_path / "x")
+    with pytest.raises(PersistenceError, match="not empty"):
+        lr.save(tmp_path / "x")                         # nothing is overwritten
     (tmp_path / "junk").mkdir()
     with pytest.raises(PersistenceError, match="not a saved GuardedClassifier"):
         GuardedClassifier.load(tmp_path / "junk")
@@ -213,5 +271,34 @@ def test_a_fixed_reference_is_the_one_recorded_reported_and_exported(tmp_path):
     losses = g[g.metric == "guard_log_loss"].set_index("model")["value"]
     assert losses["logreg"] < losses["generic"]        # an under-trained MLP: logreg wins
     assert list(g[g.metric == "reference"]["model"]) == ["generic"]
-    assert "reference per outer split generic 1" in res.stdout
+    assert "Guard certificate (reference generic;" in res.stdout
     assert GuardedClassifier.load(out / "models" / "guarded" / "split0").reference_ == "generic"
+
+
+def test_a_tampered_or_inconsistent_guard_json_is_refused(toy, tmp_path):
+    """Reversed classes, an unknown routed model, an edited certificate: each is one
+    PersistenceError (the checksum, then the consistency check behind it)."""
+    import json
+    from noharm.models.persistence import write_checksums
+    X, y, grp = toy
+    g = GuardedClassifier(reference=ReferenceClassifier("logreg"),
+                          candidates={"g2": GenericClassifier(**SMALL)}, n_seeds=1,
+                          n_folds=3).fit(X, y, sensitive_features=grp)
+    path = g.save(tmp_path / "m")
+    meta = json.loads((path / "guard.json").read_text())
+    edits = {"classes": lambda m: m.update(classes=m["classes"][::-1]),
+             "routing": lambda m: m["routing"].update(a="nope"),
+             "certificate": lambda m: m["certificate"][0].update(deployed="nope")}
+    for what, edit in edits.items():
+        m = json.loads(json.dumps(meta))
+        edit(m)
+        (path / "guard.json").write_text(json.dumps(m))
+        with pytest.raises(PersistenceError, match="modified|changed"):
+            GuardedClassifier.load(path)               # the checksum catches it first
+        write_checksums(path)                          # a forger recomputes checksums
+        with pytest.raises(PersistenceError, match="inconsistent|do not match"):
+            GuardedClassifier.load(path)
+    (path / "guard.json").write_text(json.dumps(meta))
+    write_checksums(path)
+    np.testing.assert_allclose(GuardedClassifier.load(path).predict_proba(
+        X, sensitive_features=grp), g.predict_proba(X, sensitive_features=grp))

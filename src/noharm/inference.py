@@ -96,7 +96,7 @@ def paired_mean_test(diff: np.ndarray, margin: float = 0.0, level: float = 0.95
     if len(d) < 2:
         return float("nan"), float("nan"), float("nan"), 1.0
     mean, sd = float(d.mean()), float(d.std(ddof=1))
-    if sd == 0:
+    if _no_spread(sd, mean):
         return mean, float("nan"), float("nan"), 1.0
     se = sd / np.sqrt(len(d))
     t = (mean + margin) / se
@@ -128,7 +128,7 @@ def studentized_bootstrap_test(diff: np.ndarray, margin: float = 0.0, level: flo
     if len(d) < 2:
         return nan, nan, nan, 1.0
     n, mean, sd = len(d), float(d.mean()), float(d.std(ddof=1))
-    if sd == 0:
+    if _no_spread(sd, mean):
         return mean, nan, nan, 1.0
     se = sd / np.sqrt(n)
     rng = np.random.default_rng(random_state)
@@ -170,7 +170,7 @@ def refit_aware_test(diff: np.ndarray, seed_effects: np.ndarray, margin: float =
         return (float(d.mean()) if len(d) else nan), nan, nan, 1.0
     n, k, mean = len(d), len(e), float(d.mean())
     a, b = d.var(ddof=1) / n, e.var(ddof=1) / k
-    if a + b == 0:
+    if _no_spread(float(np.sqrt(a + b)), mean):
         return mean, nan, nan, 1.0
     df = (a + b) ** 2 / (a ** 2 / (n - 1) + b ** 2 / (k - 1))
     se = float(np.sqrt(a + b))
@@ -274,6 +274,11 @@ def smallest_detectable(sd: float, n: int, alpha: float = 0.05, power: float = 0
     from scipy.optimize import brentq
     nc = brentq(short, 0.0, high, xtol=1e-10)
     return float(nc * sd / np.sqrt(n))
+
+
+def _no_spread(sd: float, mean: float) -> bool:
+    """An sd that is zero up to rounding (constant differences): no evidence."""
+    return not sd > 1e-12 * max(1.0, abs(mean))
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
