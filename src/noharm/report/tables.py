@@ -528,8 +528,8 @@ def _fitted(df: pd.DataFrame, left: tuple[str, ...] = ()) -> str:
 def _where_line(output) -> str:
     if output is not None:
         return f"Full tables: {output}/summary.csv, results.csv (HTML: noharm report {output})."
-    return ("Full tables: summary.csv and results.csv of --output DIR (run with --output DIR "
-            "to keep them).")
+    return ("Full tables: summary.csv and results.csv in the --output directory (without "
+            "--output none are kept).")
 
 
 def _short_report(summary: pd.DataFrame, title: str, guard: pd.DataFrame | None,
