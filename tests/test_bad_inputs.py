@@ -53,7 +53,8 @@ def test_a_subgroup_without_test_rows_is_named_in_a_note():
                     load_tabular(df, target="y", groups=["g"]))
     assert "c" not in set(res.results.loc[res.results.role == "test", "subgroup"])
     assert any("subgroup(s) c have no test rows" in n for n in res.notes)
-    assert "| all | generic | " in res.text    # one run: no sd, the tables still render
+    assert any(line.startswith("all ") for line in res.text.splitlines())  # one run: renders
+    assert "generic" in res.text
 
 
 def test_data_list_says_where_each_dataset_resolves(data_dir, monkeypatch, tmp_path):
