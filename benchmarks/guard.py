@@ -3,7 +3,7 @@
 Usage:  NOHARM_DATA_DIR=../shared/data python benchmarks/guard.py [--jobs 2]
 
 1. Cost: the Heart study with the guard and the references (generic, decoupled,
-   conditional bias, logreg, hgb; cross-fitted runs) against the plain study (generic,
+   conditional bias, logreg, hgb; held-out guard rows) against the plain study (generic,
    decoupled, conditional bias; --no-guard), one outer split each; target <= 2x.
 2. Heart over 5 outer splits: per subgroup the guarded model's gain against the
    reference, its interval and verdict, and where the guard deployed personalization.
@@ -57,7 +57,7 @@ def main() -> None:
     _, guarded = timed(PersonalizationStudy(), heart, args.jobs)
     print(f"# Heart, one outer split, --jobs {args.jobs}")
     print(f"plain study (generic, decoupled, conditional bias; no guard): {plain:.1f} s")
-    print(f"with guard + references (+ logreg, hgb; cross-fitted): {guarded:.1f} s -> "
+    print(f"with guard + references (+ logreg, hgb; held-out guard rows): {guarded:.1f} s -> "
           f"{guarded / plain:.2f}x (target <= 2x)")
     res, t5 = timed(PersonalizationStudy(outer_splits=5), heart, args.jobs)
     verdicts(res, f"Heart, 5 outer splits ({t5:.0f} s); reference chosen per split: "
