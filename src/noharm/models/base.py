@@ -359,17 +359,25 @@ def read_model_config(path: str | Path) -> tuple[Path, dict]:
     if not cfg_file.is_file() or not tensor_file.is_file():
         raise PersistenceError(f"{path} is not a saved noharm model (needs config.json and "
                                "model.safetensors); save one with model.save(dir).")
+    return path, parse_model_config(path, cfg_file)
+
+
+def parse_model_config(path: Path, cfg_file: Path) -> dict:
+    """A saved model's ``config.json``: valid JSON in noharm's model format and version."""
     try:
         cfg = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise PersistenceError(f"{cfg_file} is not valid JSON ({exc}).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PersistenceError(f"{cfg_file} is not valid JSON ({exc}); re-save the model."
+                               ) from None
+    except OSError as exc:
+        raise PersistenceError(f"cannot read {cfg_file} ({exc.strerror}).") from None
     if not isinstance(cfg, dict) or cfg.get("format") != "noharm-model" or \
             cfg.get("format_version") != FORMAT_VERSION:
         version = cfg.get("format_version") if isinstance(cfg, dict) else None
         raise PersistenceError(
             f"{path} was saved in model format {version!r}; this noharm ({__version__}) "
             f"reads format {FORMAT_VERSION}; re-save it with a matching version.")
-    return path, cfg
+    return cfg
 
 
 class changed_config:

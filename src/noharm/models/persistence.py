@@ -22,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..errors import PersistenceError
 from .base import _REGISTRY as _NET_REGISTRY
-from .base import FORMAT_VERSION, NetClassifier
+from .base import NetClassifier, parse_model_config
 from .reference import _REGISTRY as _SKLEARN_REGISTRY
 from .reference import SklearnRuns
 
@@ -43,20 +43,7 @@ def read_config(path: str | Path) -> tuple[Path, dict]:
                 "GuardedClassifier.load)" if (path / "guard.json").is_file() else "")
         raise PersistenceError(f"{path} is not a saved noharm model (no config.json){hint}; "
                                "save one with model.save(dir).")
-    try:
-        cfg = json.loads(cfg_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PersistenceError(f"{cfg_file} is not valid JSON ({exc}); re-save the model."
-                               ) from None
-    except OSError as exc:
-        raise PersistenceError(f"cannot read {cfg_file} ({exc.strerror}).") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != "noharm-model" or \
-            cfg.get("format_version") != FORMAT_VERSION:
-        version = cfg.get("format_version") if isinstance(cfg, dict) else None
-        raise PersistenceError(
-            f"{path} was saved in model format {version!r}; this noharm ({__version__}) "
-            f"reads format {FORMAT_VERSION}; re-save it with a matching version.")
-    return path, cfg
+    return path, parse_model_config(path, cfg_file)
 
 
 def load_model(path: str | Path) -> Any:
