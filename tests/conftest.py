@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,3 +112,20 @@ def kill_after_tasks(args, db, k: int) -> int:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return store_tasks(db)
+
+
+# Debian's headless Chromium for the HTML-report tests (CI installs it and sets
+# NOHARM_REQUIRE_BROWSER, which turns its absence into a failure instead of a skip).
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
+    reason="Debian's chromium is not installed (CI installs it)")
+
+
+@pytest.fixture
+def sync_api():
+    """playwright.sync_api: a missing driver fails under CI, skips elsewhere."""
+    if os.environ.get("NOHARM_REQUIRE_BROWSER"):
+        from playwright import sync_api as api
+        return api
+    return pytest.importorskip("playwright.sync_api")

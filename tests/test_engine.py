@@ -1,6 +1,4 @@
 """Experiment engine: results store and resume, backends, YAML configs, HTML report."""
-import os
-import shutil
 
 import pandas as pd
 import pytest
@@ -8,7 +6,7 @@ import pytest
 import noharm
 from typer.testing import CliRunner
 
-from conftest import kill_after_tasks, store_tasks, runner_error as _err
+from conftest import CHROMIUM, needs_browser, kill_after_tasks, store_tasks, runner_error as _err
 from noharm.cli import app
 from noharm.datasets import make_synthetic
 from noharm.errors import ConfigError
@@ -165,7 +163,6 @@ def test_unwritable_output(tmp_path):
 
 # -- HTML report -------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 NET = ["--max-epochs", "6", "--patience", "3", "--hidden-layers", "2", "--hidden-units", "8"]
@@ -245,13 +242,8 @@ def test_report_names_command_version_date_and_audited_model(full_dir):
     assert text.count("<th>date</th><td>20") == 1
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
-                    reason="Debian's chromium is not installed (CI installs it)")
-def test_report_opens_in_headless_chromium(full_dir):
-    if os.environ.get("NOHARM_REQUIRE_BROWSER"):
-        from playwright import sync_api          # CI: a missing driver is a failure
-    else:
-        sync_api = pytest.importorskip("playwright.sync_api")
+@needs_browser
+def test_report_opens_in_headless_chromium(full_dir, sync_api):
     path = full_dir / "browser.html"
     assert runner.invoke(app, ["report", str(full_dir), "--out", str(path)]).exit_code == 0
     messages = []
@@ -279,12 +271,10 @@ def test_report_opens_in_headless_chromium(full_dir):
     assert "conditional-bias (hp) against generic (h0)" in body
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
-                    reason="Debian's chromium is not installed (CI installs it)")
-def test_debias_report_table_is_filled_in_headless_chromium(debias_dir):
+@needs_browser
+def test_debias_report_table_is_filled_in_headless_chromium(debias_dir, sync_api):
     """Every debias table row has as many filled cells as the header has columns (the
     |spd| header once split one table into 9 headers over 7 cells)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     path = debias_dir / "browser.html"
     assert runner.invoke(app, ["report", str(debias_dir), "--out", str(path)]).exit_code == 0
     with sync_api.sync_playwright() as p:

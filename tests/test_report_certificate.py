@@ -3,13 +3,11 @@ the HTML report's certificate and fairness-gap tables, from small hand-made summ
 results frames (no model is fitted)."""
 from __future__ import annotations
 
-import os
-import shutil
 from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
-import pytest
+from conftest import CHROMIUM, needs_browser
 
 from noharm.report import markdown_report
 from noharm.report.html import render_report
@@ -347,16 +345,10 @@ def test_html_tables_fit_the_page_structurally(tmp_path):
         assert _min_content_px(rows) <= 1100, heading
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("NOHARM_REQUIRE_BROWSER"),
-                    reason="Debian's chromium is not installed (CI installs it)")
-def test_html_tables_fit_the_page_in_headless_chromium(tmp_path):
-    if os.environ.get("NOHARM_REQUIRE_BROWSER"):
-        from playwright import sync_api
-    else:
-        sync_api = pytest.importorskip("playwright.sync_api")
+@needs_browser
+def test_html_tables_fit_the_page_in_headless_chromium(tmp_path, sync_api):
     d = _run_dir(tmp_path, splits=5)
     path = d / "report.html"
     path.write_text(render_report(d), encoding="utf-8")

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .._validation import check_choice, check_fraction, check_positive_int
 from .bop import pointwise_loss
@@ -126,7 +127,6 @@ def guard_tests(y: np.ndarray, groups: np.ndarray, p_ref: np.ndarray | dict[str,
         return tests
     tests["p_holm"] = holm(tests["p_value"].to_numpy())
     level = alpha / max(1, len(tests))
-    from scipy import stats
     z = stats.norm.isf(level) + stats.norm.ppf(0.8)
     tests["detectable"] = [
         float("inf") if n < min_units else
