@@ -1,8 +1,9 @@
-"""Data file resolution: explicit path > NOHARM_DATA_DIR > user cache > download (sha256).
+"""Data file resolution: explicit path > NOHARM_DATA_DIR > user cache > the copy shipped
+inside the package (Heart only) > download (sha256).
 
 The user cache is ``$NOHARM_CACHE_DIR``, else ``$XDG_CACHE_HOME/noharm``, else
 ``~/.cache/noharm``.  Downloads are checked against the published sha256
-before they are moved into the cache.
+before they are moved into the cache; the shipped copy is checked too.
 """
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ChecksumError, DataNotFoundError
+
+#: the files shipped inside the package (``noharm/datasets/data/<subdir>/<filename>``)
+PACKAGED = {("uci_heart", "processed.cleveland.data")}
+
+
+def packaged(subdir: str, filename: str) -> Path | None:
+    """The copy of ``filename`` shipped inside the package, or None."""
+    if (subdir, filename) not in PACKAGED:
+        return None
+    p = Path(__file__).resolve().parent / "data" / subdir / filename
+    return p if p.is_file() else None
 
 
 def cache_dir() -> Path:
@@ -80,6 +92,9 @@ def resolve(subdir: str, filename: str, *, sha256: str | None, url: str | None,
     cached = cache_dir() / subdir / filename
     if cached.is_file():
         return _verify(cached, sha256)
+    shipped = packaged(subdir, filename)
+    if shipped is not None:
+        return _verify(shipped, sha256)
     if url is None:
         raise DataNotFoundError(
             f"{filename} not found: set NOHARM_DATA_DIR to the folder holding {subdir}/ "
@@ -97,6 +112,9 @@ def locate(subdir: str, filename: str, url: str | None) -> str:
     cached = cache_dir() / subdir / filename
     if cached.is_file():
         return f"{cached} (user cache)"
+    shipped = packaged(subdir, filename)
+    if shipped is not None:
+        return f"{shipped} (shipped with noharm)"
     if url is not None:
         return f"not here yet: downloaded on first use to {cached}"
     return (f"not found: put {subdir}/{filename} under NOHARM_DATA_DIR or the user cache "
