@@ -171,6 +171,37 @@ def _merge(parts: list[TaskOutput]) -> TaskOutput:
                       next((p.note for p in parts if p.note), None))
 
 
+def _columns_left_out(data: StudyData, plan: Plan) -> list[str]:
+    """A note per outer split naming the feature columns with no variation (missing on
+    every row, or one value) on the training rows of some of its runs: every model
+    leaves such a column out of those runs (it has nothing to learn from)."""
+    X = data.X
+    if not isinstance(X, pd.DataFrame) or X.empty:
+        return []
+    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    notes = []
+    for outer in range(plan.spec.outer_splits):
+        runs = plan.runs(outer)
+        hits: dict[str, int] = {}
+        for r in runs:
+            rows = np.union1d(r["train"], r["early_stop"])
+            v = values[rows]
+            nan = np.isnan(v)
+            one = ~nan.any(0)
+            flat = nan.all(0)
+            flat[one] = v[:, one].max(0) == v[:, one].min(0)
+            for c in np.flatnonzero(flat):
+                hits[X.columns[c]] = hits.get(X.columns[c], 0) + 1
+        if hits:
+            shown = ", ".join(f"{c} ({k} of {len(runs)} runs)" for c, k in
+                              list(hits.items())[:5])
+            more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
+            notes.append(f"split {outer}: column(s) {shown}{more} are missing on every "
+                         "training row of a run or hold one value there; every model "
+                         "leaves them out of those runs (nothing to learn from).")
+    return notes
+
+
 def _absent_subgroups(results: pd.DataFrame, data: StudyData) -> list[str]:
     """A note per outer split for each subgroup of the data with no test row there (it is
     then absent from that split's tables, not silently dropped)."""
@@ -215,6 +246,7 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     if external is not None:
         data.external = external_data(study, cohort, external)
     plan = plan if plan is not None else build_plan(study, cohort, data)
+    left_out = _columns_left_out(data, plan)
     tasks = _tasks(study, plan)
     n_parts = {(t.spec.name, t.outer): 0 for t in tasks}
     for t in tasks:
@@ -257,7 +289,7 @@ def run_study(study: Study, cohort: Cohort, options: RunOptions | None = None, *
     for key in n_parts:
         parts = [outs[(key[0], key[1], c)] for c in range(n_parts[key])]
         merged[key] = _merge(parts)
-    notes: list[str] = []
+    notes: list[str] = list(left_out)
     for (model, _), out in sorted(merged.items(), key=lambda kv: kv[0][1]):
         if out.note and out.note not in notes:
             notes.append(out.note)

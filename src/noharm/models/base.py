@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .. import __version__
 from .._validation import (align_features, check_X, check_binary_y, check_choice, check_fraction, check_groups,
                            check_positive_int)
-from ..errors import GroupError, MissingValuesError, NotFittedError, PersistenceError
+from ..errors import GroupError, NotFittedError, PersistenceError
 from ..training import TrainConfig, TrainReport, set_threads
 
 FORMAT_VERSION = 1
@@ -73,18 +73,15 @@ def missing_columns(Xa: np.ndarray, rows: Sequence[np.ndarray], impute: str,
                     names: Sequence[str] = ()) -> list[int]:
     """Columns with a missing value (NaN) in the training rows (the union over runs) that
     get a missing indicator input when ``impute="median"``: one per distinct pattern of
-    missing rows (columns always missing together share it)."""
+    missing rows (columns always missing together share it).  A column missing on every
+    training row gets none: it carries nothing, and each member leaves it out
+    (:class:`noharm.nn.layers.Standardize`)."""
     if impute != "median" or not np.isnan(Xa).any():
         return []
     used = np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in rows]))
     nan = np.isnan(Xa[used])
-    empty = np.flatnonzero(nan.all(axis=0))
-    if len(empty):
-        cols = [names[i] for i in empty[:5]] if names else [int(i) for i in empty[:5]]
-        raise MissingValuesError(f"feature column(s) {cols} are missing on every training "
-                                 "row; drop them (nothing to learn from).")
     out, seen = [], set()
-    for i in np.flatnonzero(nan.any(axis=0)):     # columns missing together share one
+    for i in np.flatnonzero(nan.any(axis=0) & ~nan.all(axis=0)):   # missing together: one
         key = np.packbits(nan[:, i]).tobytes()     # indicator (e.g. a lab's mean, min, max)
         if key not in seen:
             seen.add(key)

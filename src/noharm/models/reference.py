@@ -67,7 +67,8 @@ class SklearnRuns(BaseEstimator):
     :meth:`_template` per run, fitted on all its rows (the union of its training and
     early-stopping rows: the references do not early-stop on them, so nothing is held
     back; scikit-learn's gradient boosting keeps its own internal validation split per its
-    defaults), missing values per ``impute``, feature names matched at prediction.
+    defaults), missing values per ``impute``, feature names matched at prediction.  A
+    column missing on every training row of a run is left out of that run's model.
 
     :meth:`save` / :meth:`load` persist a fitted model without pickle
     (``config.json`` + ``models.skops``)."""
@@ -122,7 +123,7 @@ class SklearnRuns(BaseEstimator):
         Xa = Xa.astype(np.float64)
         rows = [np.union1d(np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64))
                 for tr, va in zip(train_indices, val_indices)]
-        self.models_ = [clone(self._template(int(s))).fit(Xa[r], t[r])
+        self.models_ = [clone(self._template(int(s))).fit(_no_empty_columns(Xa[r]), t[r])
                         for r, s in zip(rows, seeds)]
         self.feature_names_in_, self.n_features_in_ = names, Xa.shape[1]
         self.n_runs_ = len(self.models_)
@@ -250,6 +251,19 @@ class ReferenceClassifier(ClassifierMixin, SklearnRuns):
 
     def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+
+def _no_empty_columns(X: np.ndarray) -> np.ndarray:
+    """A run's training rows with each column that is missing on every one of them set to
+    0: constant, so the run's model leaves it out (gradient boosting cannot split on it,
+    logistic regression gives it a zero coefficient) whatever a later row holds; without
+    this, gradient boosting's binning fails on a column with no observed value."""
+    empty = np.isnan(X).all(axis=0)
+    if not empty.any():
+        return X
+    X = X.copy()
+    X[:, empty] = 0.0
+    return X
 
 
 def _structure(est: Any) -> str:

@@ -152,6 +152,10 @@ class Standardize(nn.Module):
     """Per-member input preparation: median imputation with missingness indicators, then
     standardisation ``(x - mean) / scale``, every statistic from the member's training rows.
 
+    A column with no variation on a member's training rows (constant, or missing on every
+    one of them) is left out of that member: its scale is infinite, so it enters the
+    network as 0 whatever value a later row holds (its weights were never trained).
+
     Parameters
     ----------
     n_members, num_features : ensemble size and raw input width F.
@@ -191,8 +195,8 @@ class Standardize(nn.Module):
 
     def fit_rows(self, X: torch.Tensor, rows: Sequence) -> None:
         """Set member e's statistics from ``X[rows[e]]``: medians of the observed values
-        (0 for a column with none), then mean and sd of the prepared rows (constant
-        columns get scale 1)."""
+        (0 for a column with none), then mean and sd of the prepared rows (columns
+        without variation get an infinite scale: left out, see the class docstring)."""
         with torch.no_grad():
             for e, r in enumerate(rows):
                 sub = X[torch.as_tensor(r, dtype=torch.long)]
@@ -209,7 +213,7 @@ class Standardize(nn.Module):
                         sub = torch.cat([sub, missing[:, self.indicators].to(sub.dtype)], 1)
                 self.mean[e, 0] = sub.mean(0)
                 sd = sub.std(0, unbiased=False)
-                self.scale[e, 0] = torch.where(sd > 1e-12, sd, torch.ones_like(sd))
+                self.scale[e, 0] = torch.where(sd > 1e-12, sd, torch.full_like(sd, torch.inf))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.prepare(x) - self.mean) / self.scale
