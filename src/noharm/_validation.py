@@ -204,6 +204,15 @@ def _column_of(name: str) -> str:
     return parts[1] if len(parts) >= 3 else "COLUMN"
 
 
+def join_columns(frame: pd.DataFrame) -> np.ndarray:
+    """Intersectional labels: each row's values as text joined with ``_`` (vectorised)."""
+    cols = [frame[c].astype(str).to_numpy(dtype=object) for c in frame.columns]
+    out = cols[0].copy()
+    for c in cols[1:]:
+        out = out + "_" + c
+    return out
+
+
 def check_groups(groups: Any, *, n_rows: int, name: str = "sensitive_features") -> np.ndarray:
     """Return subgroup labels as an array of strings.
 
@@ -222,7 +231,7 @@ def check_groups(groups: Any, *, n_rows: int, name: str = "sensitive_features") 
                                      "drop those rows or give them an explicit group.")
         for c in groups.columns:
             _check_unused_categories(groups[c], name=f"{name}[{c!r}]")
-        labels = groups.astype(str).agg("_".join, axis=1).to_numpy()
+        labels = join_columns(groups)
     else:
         ser = groups if isinstance(groups, pd.Series) else pd.Series(np.asarray(groups).ravel())
         if np.asarray(groups).ndim > 1 and not isinstance(groups, pd.Series):

@@ -6,9 +6,10 @@ _LAZY = {"audit_predictions": "bop", "benefit_of_personalization": "bop",
          "pointwise_loss": "bop", "fit_bop_family": "bounds", "k_max": "bounds",
          "prob_error_lower_bound": "bounds", "bounds_table": "bounds",
          "chi2_per_sample": "bounds", "GUARD_METRICS": "guard", "deploy": "guard",
-         "guard_tests": "guard", "out_of_fold": "guard", "mcnemar_exact": "stats",
+         "guard_tests": "guard", "mcnemar_exact": "stats",
          "verdicts": "stats", "ATTRIBUTION_METHODS": "explain",
-         "explanation_costs": "explain", "AuditResult": "run", "audit_models": "run"}
+         "explanation_costs": "explain", "AuditResult": "run", "audit_models": "run",
+         "FairUseAudit": "fair_use"}
 
 
 def __getattr__(name: str):
@@ -21,5 +22,5 @@ def __getattr__(name: str):
 __all__ = ["audit_predictions", "benefit_of_personalization", "pointwise_loss",
            "fit_bop_family", "k_max", "prob_error_lower_bound", "bounds_table",
            "chi2_per_sample", "ATTRIBUTION_METHODS", "explanation_costs", "mcnemar_exact",
-           "verdicts", "GUARD_METRICS", "deploy", "guard_tests", "out_of_fold",
-           "AuditResult", "audit_models"]
+           "verdicts", "GUARD_METRICS", "deploy", "guard_tests",
+           "AuditResult", "audit_models", "FairUseAudit"]

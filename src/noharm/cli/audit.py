@@ -224,3 +224,8 @@ def audit_bounds(
     for fam, v in kmax.items():
         typer.echo(f"k_max ({fam}) = {v:.2f}: at most {int(v)} binary attributes can be "
                    "validated")
+
+
+from .fair_use import FAIR_USE_EX, fair_use  # noqa: E402  (a subcommand in its own module)
+
+app.command("fair-use", epilog=FAIR_USE_EX)(friendly(fair_use))

@@ -10,7 +10,7 @@ from .diabetes import load_diabetes
 from .heart import load_heart
 from .images import load_covid_cxr, load_image_cohort
 from .mimic3 import build_mimic3_cohort, load_mimic3_mortality
-from .synthetic import make_null_cohort, make_synthetic
+from .synthetic import make_interaction_cohort, make_null_cohort, make_synthetic
 from .tabular import load_tabular, read_table
 
 DATASETS = {"synthetic": "built-in seeded synthetic cohort (no files needed)",
@@ -38,5 +38,5 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None, **kw: Any)
                        "or pass your own file with --data FILE --target COL --group COL.")
 
 
-__all__ = ["Cohort", "load_heart", "build_mimic3_cohort", "load_mimic3_mortality", "load_diabetes", "make_null_cohort", "make_synthetic", "load_tabular", "read_table",
+__all__ = ["Cohort", "load_heart", "build_mimic3_cohort", "load_mimic3_mortality", "load_diabetes", "make_interaction_cohort", "make_null_cohort", "make_synthetic", "load_tabular", "read_table",
            "load_dataset", "DATASETS", "load_covid_cxr", "load_image_cohort"]

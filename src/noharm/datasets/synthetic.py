@@ -88,3 +88,33 @@ def make_null_cohort(n_patients: int = 400, n_features: int = 6, *, rows_per_pat
                                  columns=[f"x{i}" for i in range(n_features)]),
                   y=pd.Series(y_p[pid], name="target"), groups=groups, meta=meta,
                   split_by=(pd.Series(pid, name="patient") if rows_per_patient > 1 else None))
+
+
+def make_interaction_cohort(n: int = 4000, n_features: int = 4, *, shift: float = 3.0,
+                            random_state: int = 0) -> Cohort:
+    """A cohort where the group attributes matter only through their interaction: ``y``
+    follows one logistic model of X for everyone, plus ``shift`` logits for old women.
+
+    ``age`` is old for 30 % of the rows, ``sex`` female for 50 %, independently (old
+    women: 15 %).  Told the attributes as additive one-hot inputs, a linear model spreads
+    the shift over ``age=old`` and ``sex=female``: it helps old women and harms old men,
+    who then do better claiming to be young (envy).  Told the intersectional subgroup, it
+    helps old women and nobody else (Suriyakumar et al., ICML 2023, on why one-hot
+    personalization can harm).
+    """
+    check_positive_int(n, name="n", minimum=40)
+    rng = np.random.default_rng(random_state)
+    X = rng.normal(size=(n, n_features))
+    old = rng.random(n) < 0.3
+    female = rng.random(n) < 0.5                   # old women: 15 % of the rows
+    w = np.linspace(1.0, -0.5, n_features)
+    z = X @ w + shift * (old & female) + rng.logistic(size=n) * 0.5
+    groups = pd.DataFrame({"age": np.where(old, "old", "young"),
+                           "sex": np.where(female, "female", "male")})
+    meta = {"name": "interaction", "n": n, "random_state": random_state,
+            "planted": f"+{shift} logits for old_female only"}
+    return Cohort(X=pd.DataFrame(X.astype(np.float32),
+                                 columns=[f"x{i}" for i in range(n_features)]),
+                  y=pd.Series((z > 0).astype(np.int64), name="target"), groups=groups,
+                  meta=meta)
+

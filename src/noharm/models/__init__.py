@@ -3,6 +3,7 @@ from .base import NetClassifier, train_val_split
 from .conditional_bias import ConditionalBiasClassifier
 from .decoupled import DecoupledClassifier
 from .fairgrad import FairGradClassifier
+from .forms import GroupAware, GroupBlind
 from .generic import GenericClassifier
 from .guarded import GuardedClassifier
 from .mixed_effects import MixedEffectsClassifier, MixedEffectsRegressor
@@ -13,5 +14,6 @@ from .regression import (ConditionalBiasRegressor, DecoupledRegressor, GenericRe
 __all__ = ["NetClassifier", "GenericClassifier", "DecoupledClassifier",
            "ConditionalBiasClassifier", "FairGradClassifier", "MixedEffectsClassifier",
            "MixedEffectsRegressor", "GuardedClassifier", "ReferenceClassifier",
+           "GroupAware", "GroupBlind",
            "train_val_split", "GenericRegressor", "DecoupledRegressor",
            "ConditionalBiasRegressor", "ReferenceRegressor"]

@@ -1,0 +1,223 @@
+"""The two forms of a model family (issue 28; seed 001's h0 and hp): **group-blind** —
+the group columns, and any proxies the user declares, removed from X — and
+**group-aware** — the same X plus the group attributes as one-hot inputs.
+
+Seed 001 defines the benefit of personalization as the cost of a model trained on X only
+minus that of one trained on X and the attributes S; Suriyakumar, Ghassemi & Ustun (ICML
+2023) audit exactly these two forms ("one-hot" and "intersectional one-hot"
+personalization).  Both forms wrap any classifier: a noharm network, a
+:class:`~noharm.models.ReferenceClassifier` or a scikit-learn estimator, and both have
+the runs interface, so they can be a :class:`~noharm.models.GuardedClassifier`'s
+references (blind) and candidates (aware).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from .._validation import check_binary_y, check_choice, check_groups, join_columns
+from ..errors import ConfigError, GroupError, NotFittedError
+
+ENCODINGS = ("intersectional", "onehot")
+
+
+def _takes_groups(method: Any) -> bool:
+    return "sensitive_features" in inspect.signature(method).parameters
+
+
+def _default_estimator() -> Any:
+    from .reference import ReferenceClassifier
+    return ReferenceClassifier("logreg")
+
+
+class _GroupForm(ClassifierMixin, BaseEstimator):
+    """Shared machinery: which columns leave X, and the wrapped estimator's runs."""
+
+    def __init__(self, estimator: Any = None, *, group_columns: Sequence[str] = (),
+                 proxies: Sequence[str] = (), encoding: str = "intersectional"):
+        self.estimator = estimator
+        self.group_columns = group_columns
+        self.proxies = proxies
+        self.encoding = encoding
+
+    # -- features -------------------------------------------------------------------------
+    def _removed(self, X: pd.DataFrame) -> list[str]:
+        gone = [*self.group_columns, *self.proxies]
+        missing = [c for c in gone if c not in X.columns]
+        if missing:
+            raise ConfigError(f"group column(s) or proxies {missing} are not columns of X "
+                              f"(its columns: {list(X.columns)[:8]}...); name columns of X, "
+                              "or leave group_columns empty when X holds no group column.")
+        return gone
+
+    def _frame(self, X: Any) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X
+        if self.group_columns or self.proxies:
+            raise ConfigError("group_columns and proxies name columns: pass X as a "
+                              "DataFrame with column names.")
+        return pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
+
+    def _attributes(self, sensitive_features: Any, n: int) -> pd.DataFrame:
+        """The attributes as a frame of strings (one column per attribute)."""
+        if sensitive_features is None:
+            raise GroupError(f"{type(self).__name__} needs sensitive_features (the group "
+                             "attributes of every row).")
+        if isinstance(sensitive_features, pd.DataFrame):
+            check_groups(sensitive_features, n_rows=n)
+            return sensitive_features.astype(str).reset_index(drop=True)
+        labels = check_groups(sensitive_features, n_rows=n)
+        return pd.DataFrame({"group": labels})
+
+    def _encode(self, A: pd.DataFrame, fitting: bool = False) -> np.ndarray:
+        """One-hot columns of the attributes (levels fixed at fit); none when blind."""
+        return np.zeros((len(A), 0))
+
+    def _features(self, X: Any, sensitive_features: Any, fitting: bool = False) -> pd.DataFrame:
+        X = self._frame(X)
+        out = X.drop(columns=self._removed(X))
+        if not isinstance(self, GroupAware):
+            return self._nonempty(out)
+        onehot = self._encode(self._attributes(sensitive_features, len(X)), fitting)
+        if onehot.shape[1]:
+            names = [f"attr={lvl}" for lvl in self.onehot_names_]
+            clash = set(names) & set(out.columns)
+            if clash:
+                raise ConfigError(f"X already has column(s) {sorted(clash)}; rename them.")
+            out = pd.concat([out.reset_index(drop=True),
+                             pd.DataFrame(onehot, columns=names, dtype=np.float32)], axis=1)
+        return self._nonempty(out)
+
+    @staticmethod
+    def _nonempty(out: pd.DataFrame) -> pd.DataFrame:
+        if out.shape[1] == 0:
+            raise ConfigError("no feature is left once the group columns and proxies are "
+                              "removed; the blind model needs at least one other column.")
+        return out
+
+    # -- fitting --------------------------------------------------------------------------
+    def _inner(self) -> Any:
+        return clone(self.estimator) if self.estimator is not None else _default_estimator()
+
+    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "_GroupForm":
+        check_choice(self.encoding, name="encoding", choices=ENCODINGS)
+        Xf = self._features(X, sensitive_features, fitting=True)
+        _, self.classes_ = check_binary_y(y, n_rows=len(Xf))
+        est = self._inner()
+        if _takes_groups(est.fit):
+            est.fit(Xf, y, sensitive_features=sensitive_features)
+        else:
+            est.fit(Xf, y)
+        self.estimator_ = est
+        self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
+                 train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
+                 seeds: Sequence[int]) -> "_GroupForm":
+        """The runs interface: the wrapped estimator's own ``fit_runs`` when it has one,
+        else one clone per run fitted on its training and early-stopping rows."""
+        check_choice(self.encoding, name="encoding", choices=ENCODINGS)
+        Xf = self._features(X, sensitive_features, fitting=True)
+        y01, self.classes_ = check_binary_y(y, n_rows=len(Xf))
+        est = self._inner()
+        if hasattr(est, "fit_runs"):
+            kw = {"sensitive_features": sensitive_features} if _takes_groups(est.fit_runs) \
+                else {}
+            self.estimator_ = est.fit_runs(Xf, y01, train_indices=train_indices,
+                                           val_indices=val_indices, seeds=seeds, **kw)
+            self.runs_ = None
+        else:
+            self.runs_ = []
+            for tr, va, s in zip(train_indices, val_indices, seeds):
+                rows = np.union1d(tr, va)
+                m = clone(est)
+                if "random_state" in m.get_params():
+                    m.set_params(random_state=int(s))
+                self.runs_.append(m.fit(Xf.iloc[rows], y01[rows]))
+            self.estimator_ = self.runs_[0]
+        self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    # -- prediction -----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit "
+                                 "first.")
+
+    @staticmethod
+    def _p1(model: Any, Xf: pd.DataFrame, groups: Any) -> np.ndarray:
+        if _takes_groups(model.predict_proba):
+            return np.asarray(model.predict_proba(Xf, sensitive_features=groups))[:, 1]
+        return np.asarray(model.predict_proba(Xf))[:, 1]
+
+    def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """P(y = 1) of every run, shape (n_runs, n)."""
+        self._check_fitted()
+        Xf = self._features(X, sensitive_features)
+        if getattr(self, "runs_", None):
+            return np.vstack([self._p1(m, Xf, sensitive_features) for m in self.runs_])
+        if hasattr(self.estimator_, "predict_proba_runs"):
+            m = self.estimator_.predict_proba_runs
+            return np.asarray(m(Xf, sensitive_features=sensitive_features)
+                              if _takes_groups(m) else m(Xf))
+        return self._p1(self.estimator_, Xf, sensitive_features)[None]
+
+    def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        p1 = self.predict_proba_runs(X, sensitive_features).mean(0)
+        return np.column_stack([1 - p1, p1])
+
+    def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X, sensitive_features)[:, 1] >= 0.5)
+                             .astype(int)]
+
+
+class GroupBlind(_GroupForm):
+    """A model that never sees the group: ``group_columns`` and ``proxies`` are removed
+    from X before ``estimator`` (default: logistic regression) is fitted or applied.
+
+    Parameters
+    ----------
+    estimator : any binary classifier (noharm network, ReferenceClassifier, scikit-learn).
+    group_columns : columns of X that hold the group attributes (e.g. ``age``, ``sex``).
+    proxies : further columns the user declares as stand-ins for the attributes.
+    encoding : unused (kept so both forms share their parameters).
+    """
+
+
+class GroupAware(_GroupForm):
+    """The same family told the group: X without ``group_columns`` and ``proxies``, plus
+    the attributes as one-hot inputs — ``encoding="intersectional"`` (default: one input
+    per subgroup, e.g. ``old_female``) or ``"onehot"`` (one input per level of each
+    attribute: additive, as in most clinical models).  Levels are fixed at fit; a group
+    never seen there is an error.
+    """
+
+    def _encode(self, A: pd.DataFrame, fitting: bool = False) -> np.ndarray:
+        if self.encoding == "intersectional" or A.shape[1] == 1:
+            A = pd.DataFrame({"group": join_columns(A)})
+        if fitting:
+            self.levels_ = {c: sorted(A[c].unique()) for c in A.columns}
+            self.onehot_names_ = [lvl if len(self.levels_) == 1 else f"{c}={lvl}"
+                                  for c, levels in self.levels_.items() for lvl in levels]
+        if set(A.columns) != set(self.levels_):
+            raise GroupError(f"sensitive_features has attribute(s) {list(A.columns)}; the "
+                             f"model was fitted with {list(self.levels_)}.")
+        cols = []
+        for c, levels in self.levels_.items():
+            unseen = sorted(set(A[c]) - set(levels))
+            if unseen:
+                raise GroupError(f"group value(s) {unseen[:5]} of {c!r} were not seen in "
+                                 f"training ({levels}); the aware model has no input for "
+                                 "them: use the blind model for such rows.")
+            cols.append((A[c].to_numpy()[:, None] == np.asarray(levels)[None]).astype(float))
+        return np.hstack(cols)
+
+
+__all__ = ["ENCODINGS", "GroupAware", "GroupBlind"]
