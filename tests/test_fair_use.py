@@ -124,3 +124,26 @@ def test_the_cli_audits_heart_and_writes_its_files(tmp_path):
     bad = CliRunner().invoke(app, ["audit", "fair-use", "--dataset", "heart",
                                    "--families", "svm"])
     assert bad.exit_code == 2 and "unknown family 'svm'" in bad.output
+
+
+def test_the_study_deploys_an_aware_form_only_where_it_helps_and_saves_it(tmp_path):
+    """`personalize --models logreg,logreg-aware`: the reference is fitted blind, the
+    aware form is deployed for the planted group, and the guarded model saves and loads."""
+    from noharm.experiments import PersonalizationStudy, RunOptions, run_study
+    from noharm.models.guarded import export_study_guard
+
+    c = make_interaction_cohort(3000, shift=4, random_state=0)
+    study = PersonalizationStudy(models=("logreg", "logreg-aware"), n_seeds=1, n_folds=2)
+    assert study.blind_references
+    res = run_study(study, c, RunOptions(n_jobs=1), model_dir=tmp_path)
+    dep = res.results[(res.results.role == "guard") & (res.results.metric == "deployed")]
+    routing = dict(zip(dep["subgroup"], dep["model"]))
+    assert routing["old_female"] == "logreg-aware"
+    out = export_study_guard(res.results, tmp_path, {"guard_metric": "log-loss",
+                                                     "guard_alpha": 0.05, "margin": 0.0})
+    g = GuardedClassifier.load(out[0])
+    assert type(g.models_["logreg"]).__name__ == "GroupBlind"
+    p = g.predict_proba(c.X, sensitive_features=c.subgroups)[:, 1]
+    assert p.shape == (3000,) and np.isfinite(p).all()
+    with pytest.raises(ConfigError, match="unknown model 'logreg-aware' for regression"):
+        PersonalizationStudy(models=("linreg", "logreg-aware"), task="regression")

@@ -13,6 +13,8 @@ references (blind) and candidates (aware).
 from __future__ import annotations
 
 import inspect
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,7 +22,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from .._validation import check_binary_y, check_choice, check_groups, join_columns
-from ..errors import ConfigError, GroupError, NotFittedError
+from ..errors import ConfigError, GroupError, NotFittedError, PersistenceError
 
 ENCODINGS = ("intersectional", "onehot")
 
@@ -178,6 +180,64 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
                              .astype(int)]
 
 
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory: ``config.json`` (the form: removed columns, encoding and
+        levels) and the wrapped model under ``inner/`` (saved by its own ``save``: a
+        network as safetensors, a ReferenceClassifier with skops; no pickle)."""
+        from .. import __version__
+        from .base import FORMAT_VERSION
+        self._check_fitted()
+        if getattr(self, "runs_", None) or not hasattr(self.estimator_, "save"):
+            raise PersistenceError(
+                f"this {type(self).__name__} wraps {type(self.estimator_).__name__}, which "
+                "noharm cannot save without pickle; wrap a noharm model (a network or "
+                "ReferenceClassifier) to save it.")
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise PersistenceError(f"{path} is a file; save a model to a directory.")
+        cfg = {"format": "noharm-model", "format_version": FORMAT_VERSION,
+               "noharm_version": __version__, "class": type(self).__name__,
+               "group_columns": [str(c) for c in self.group_columns],
+               "proxies": [str(c) for c in self.proxies], "encoding": self.encoding,
+               "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
+               "feature_names": [str(n) for n in self.feature_names_in_],
+               "levels": getattr(self, "levels_", None),
+               "onehot_names": getattr(self, "onehot_names_", None)}
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.estimator_.save(path / "inner")
+            (path / "config.json").write_text(json.dumps(cfg, indent=2))
+        except OSError as exc:
+            raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); "
+                                   "choose a writable directory.") from None
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "_GroupForm":
+        """Load a form saved with :meth:`save` (the class named in its config)."""
+        from .persistence import load_model, read_config
+        path, cfg = read_config(path)
+        klass = FORMS.get(str(cfg.get("class")))
+        if klass is None or (cls is not _GroupForm and klass is not cls):
+            raise PersistenceError(f"{path} holds a {cfg.get('class')}, not a "
+                                   f"{cls.__name__}; load it with noharm.models.load_model.")
+        try:
+            est = klass(None, group_columns=tuple(cfg["group_columns"]),
+                        proxies=tuple(cfg["proxies"]), encoding=cfg["encoding"])
+            est.estimator_, est.runs_ = load_model(path / "inner"), None
+            est.classes_ = np.array(cfg["classes"])
+            est.feature_names_in_ = np.asarray(cfg["feature_names"], dtype=object)
+            est.n_features_in_ = len(est.feature_names_in_)
+            if cfg.get("levels") is not None:
+                est.levels_ = {k: list(v) for k, v in cfg["levels"].items()}
+                est.onehot_names_ = list(cfg["onehot_names"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise PersistenceError(f"{path}/config.json lacks a field of a saved "
+                                   f"{klass.__name__} ({exc}); re-save the model.") from None
+        return est
+
+
 class GroupBlind(_GroupForm):
     """A model that never sees the group: ``group_columns`` and ``proxies`` are removed
     from X before ``estimator`` (default: logistic regression) is fitted or applied.
@@ -220,4 +280,7 @@ class GroupAware(_GroupForm):
         return np.hstack(cols)
 
 
-__all__ = ["ENCODINGS", "GroupAware", "GroupBlind"]
+#: the saved forms, by the class name in their config.json
+FORMS = {"GroupBlind": GroupBlind, "GroupAware": GroupAware}
+
+__all__ = ["ENCODINGS", "FORMS", "GroupAware", "GroupBlind"]

@@ -64,7 +64,10 @@ def load_model(path: str | Path) -> Any:
         return NetClassifier.load(path)
     if name in _SKLEARN_REGISTRY:
         return SklearnRuns.load(path)
-    known = sorted(set(_NET_REGISTRY) | set(_SKLEARN_REGISTRY))
+    from .forms import FORMS
+    if name in FORMS:
+        return FORMS[name].load(path)
+    known = sorted(set(_NET_REGISTRY) | set(_SKLEARN_REGISTRY) | set(FORMS))
     raise PersistenceError(f"{path} holds a model of class {name!r}, which this noharm "
                            f"({__version__}) does not know (known: {', '.join(known)}); "
                            "load it with the noharm version that saved it, or re-save it.")

@@ -33,7 +33,7 @@ from ...audit.guard import GUARD_METRICS, MIN_GUARD_UNITS, deploy, guard_tests
 from ...datasets import Cohort
 from ...errors import ConfigError, GroupError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
-                       ReferenceClassifier)
+                       GroupAware, GroupBlind, ReferenceClassifier)
 from ...models.regression import (ConditionalBiasRegressor, DecoupledRegressor,
                                   GenericRegressor, ReferenceRegressor, predict_runs)
 from ...training import TrainConfig
@@ -44,9 +44,12 @@ from ..study import Evaluation, ModelSpec, Study, StudyData, tidy
 from ..summary import gain_summary
 
 MODEL_NAMES = ("generic", "decoupled", "conditional-bias", "logreg", "hgb")
+#: the group-aware forms (issue 28): the family told the subgroup as one-hot inputs, the
+#: group columns removed; with one of them the references are fitted group-blind
+AWARE = ("generic-aware", "logreg-aware", "hgb-aware")
 REGRESSION_MODELS = ("generic", "decoupled", "conditional-bias", "linreg", "hgb")
 REFERENCES = ("generic", "logreg", "hgb", "linreg")
-CANDIDATES = ("decoupled", "conditional-bias")
+CANDIDATES = ("decoupled", "conditional-bias", *AWARE)
 TASKS = ("classification", "regression")
 _NETS = {"generic": GenericClassifier, "decoupled": DecoupledClassifier,
          "conditional-bias": ConditionalBiasClassifier}
@@ -57,7 +60,10 @@ _SPECS = {"conditional-bias": ModelSpec("conditional-bias", cost=0),
           "generic": ModelSpec("generic", cost=2),
           "hgb": ModelSpec("hgb", batched=False, cost=3),
           "logreg": ModelSpec("logreg", batched=False, cost=4),
-          "linreg": ModelSpec("linreg", batched=False, cost=4)}
+          "linreg": ModelSpec("linreg", batched=False, cost=4),
+          "generic-aware": ModelSpec("generic-aware", cost=2),
+          "hgb-aware": ModelSpec("hgb-aware", batched=False, cost=3),
+          "logreg-aware": ModelSpec("logreg-aware", batched=False, cost=4)}
 
 
 @dataclass
@@ -93,11 +99,15 @@ class PersonalizationStudy(Study):
     guard_metric: str | None = None             # default: log-loss / squared-error
     guard_alpha: float = 0.05
     margin: float = 0.0
+    blind: bool | None = None          # references without the group columns; None: when
+                                       # an aware candidate is among the models
 
     def __post_init__(self) -> None:
         check_choice(self.task, name="task", choices=TASKS)
         names = REGRESSION_MODELS if self.task == "regression" else MODEL_NAMES
         self.models = tuple(names if self.models is None else self.models)
+        if self.task == "classification":
+            names = (*MODEL_NAMES, *AWARE)
         if self.guard_metric is None:
             self.guard_metric = "squared-error" if self.task == "regression" else "log-loss"
         if not self.models:
@@ -144,6 +154,12 @@ class PersonalizationStudy(Study):
     def candidates(self) -> list[str]:
         return [m for m in self.models if m in CANDIDATES]
 
+    @property
+    def blind_references(self) -> bool:
+        """Whether the references are fitted without the group columns."""
+        return bool(self.blind) if self.blind is not None else any(
+            m in AWARE for m in self.models)
+
     def plan_spec(self) -> PlanSpec:
         return PlanSpec(outer_splits=self.outer_splits, test_size=self.test_size,
                         guard=(round(self.guard_size * (1 - self.test_size), 6)
@@ -182,10 +198,15 @@ class PersonalizationStudy(Study):
         if self.task == "regression":
             est = (ReferenceRegressor(kind=spec.name) if spec.name in ("linreg", "hgb") else
                    _NETS_REG[spec.name](**self.net_params(spec.name)))
-        elif spec.name in ("logreg", "hgb"):
-            est = ReferenceClassifier(kind=spec.name)
         else:
-            est = _NETS[spec.name](**self.net_params(spec.name))
+            family = spec.name.removesuffix("-aware")
+            est = (ReferenceClassifier(kind=family) if family in ("logreg", "hgb") else
+                   _NETS[family](**self.net_params(family)))
+            cols = tuple(c for c in data.attributes.columns if c in data.X.columns)
+            if spec.name in AWARE:
+                est = GroupAware(est, group_columns=cols)
+            elif spec.name in REFERENCES and self.blind_references:
+                est = GroupBlind(est, group_columns=cols)
         est.fit_runs(data.X, data.y, sensitive_features=data.groups,
                      train_indices=[r["train"] for r in runs],
                      val_indices=[r["early_stop"] for r in runs],
