@@ -103,7 +103,11 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
     def _inner(self) -> Any:
-        return clone(self.estimator) if self.estimator is not None else _default_estimator()
+        """The wrapped model with the runs interface (a plain scikit-learn classifier in
+        an :class:`~noharm.models.any_estimator.EstimatorClassifier`)."""
+        from .any_estimator import as_runs_model
+        return (as_runs_model(clone(self.estimator)) if self.estimator is not None
+                else _default_estimator())
 
     def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "_GroupForm":
         check_choice(self.encoding, name="encoding", choices=ENCODINGS)
@@ -122,27 +126,14 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
     def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
                  train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
                  seeds: Sequence[int]) -> "_GroupForm":
-        """The runs interface: the wrapped estimator's own ``fit_runs`` when it has one,
-        else one clone per run fitted on its training and early-stopping rows."""
+        """The runs interface: the wrapped model's ``fit_runs`` on the form's features."""
         check_choice(self.encoding, name="encoding", choices=ENCODINGS)
         Xf = self._features(X, sensitive_features, fitting=True)
         y01, self.classes_ = check_binary_y(y, n_rows=len(Xf))
         est = self._inner()
-        if hasattr(est, "fit_runs"):
-            kw = {"sensitive_features": sensitive_features} if _takes_groups(est.fit_runs) \
-                else {}
-            self.estimator_ = est.fit_runs(Xf, y01, train_indices=train_indices,
-                                           val_indices=val_indices, seeds=seeds, **kw)
-            self.runs_ = None
-        else:
-            self.runs_ = []
-            for tr, va, s in zip(train_indices, val_indices, seeds):
-                rows = np.union1d(tr, va)
-                m = clone(est)
-                if "random_state" in m.get_params():
-                    m.set_params(random_state=int(s))
-                self.runs_.append(m.fit(Xf.iloc[rows], y01[rows]))
-            self.estimator_ = self.runs_[0]
+        kw = {"sensitive_features": sensitive_features} if _takes_groups(est.fit_runs) else {}
+        self.estimator_ = est.fit_runs(Xf, y01, train_indices=train_indices,
+                                       val_indices=val_indices, seeds=seeds, **kw)
         self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         return self
@@ -163,8 +154,6 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         """P(y = 1) of every run, shape (n_runs, n)."""
         self._check_fitted()
         Xf = self._features(X, sensitive_features)
-        if getattr(self, "runs_", None):
-            return np.vstack([self._p1(m, Xf, sensitive_features) for m in self.runs_])
         if hasattr(self.estimator_, "predict_proba_runs"):
             m = self.estimator_.predict_proba_runs
             return np.asarray(m(Xf, sensitive_features=sensitive_features)
@@ -188,7 +177,7 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         from .. import __version__
         from .base import FORMAT_VERSION
         self._check_fitted()
-        if getattr(self, "runs_", None) or not hasattr(self.estimator_, "save"):
+        if not hasattr(self.estimator_, "save"):
             raise PersistenceError(
                 f"this {type(self).__name__} wraps {type(self.estimator_).__name__}, which "
                 "noharm cannot save without pickle; wrap a noharm model (a network or "
@@ -225,7 +214,7 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         try:
             est = klass(None, group_columns=tuple(cfg["group_columns"]),
                         proxies=tuple(cfg["proxies"]), encoding=cfg["encoding"])
-            est.estimator_, est.runs_ = load_model(path / "inner"), None
+            est.estimator_ = load_model(path / "inner")
             est.classes_ = np.array(cfg["classes"])
             est.feature_names_in_ = np.asarray(cfg["feature_names"], dtype=object)
             est.n_features_in_ = len(est.feature_names_in_)

@@ -28,6 +28,7 @@ from ..audit.bop import pointwise_loss
 from ..audit.guard import MIN_GUARD_UNITS, deploy, guard_tests, predict_p1
 from ..errors import ConfigError, NotFittedError, PersistenceError
 from ..splits import guard_runs
+from .any_estimator import as_runs_model
 from .conditional_bias import ConditionalBiasClassifier
 from .generic import GenericClassifier
 
@@ -40,7 +41,9 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     reference : estimator or dict name -> estimator, default ``{"generic":
-        GenericClassifier()}``: the generic (group-blind) models.  With several, a
+        GenericClassifier()}``: the generic (group-blind) models.  Any scikit-learn
+        classifier works here and as a candidate (wrapped in
+        :class:`~noharm.models.any_estimator.EstimatorClassifier`).  With several, a
         candidate is deployed for a group only if it beats **every** one of them
         (intersection-union test, so no reference is selected on the tested rows); the
         one with the lowest guard log-loss is the fallback for the other groups.
@@ -105,7 +108,11 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
         if set(refs) & set(cands):
             raise ConfigError(f"reference and candidate names overlap: "
                               f"{sorted(set(refs) & set(cands))}.")
-        return refs, cands
+        if self.prefit:
+            return refs, cands
+        # any scikit-learn classifier: one seeded clone per run (EstimatorClassifier)
+        return ({k: as_runs_model(v) for k, v in refs.items()},
+                {k: as_runs_model(v) for k, v in cands.items()})
 
     def fit(self, X: Any, y: Any, *, sensitive_features: Any,
             patient_ids: Any = None) -> "GuardedClassifier":

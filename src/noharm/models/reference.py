@@ -129,6 +129,15 @@ class SklearnRuns(BaseEstimator):
         self.n_runs_ = len(self.models_)
         return self
 
+    def _saved_params(self) -> dict:
+        """The parameters config.json records (JSON values)."""
+        return self.get_params(deep=False)
+
+    @classmethod
+    def _from_saved(cls, params: dict, models: Any) -> "SklearnRuns":
+        """An unfitted estimator from the recorded parameters (and the loaded runs)."""
+        return cls(**params)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "models_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first.")
@@ -152,7 +161,7 @@ class SklearnRuns(BaseEstimator):
         cfg: dict[str, Any] = {
             "format": "noharm-model", "format_version": FORMAT_VERSION,
             "noharm_version": __version__, "class": type(self).__name__,
-            "params": self.get_params(deep=False), "kind": self.kind,
+            "params": self._saved_params(), "kind": self.kind,
             "feature_names": [str(n) for n in self.feature_names_in_],
             "n_runs": int(self.n_runs_), "models_file": MODELS_FILE,
             "sklearn_version": sklearn.__version__,
@@ -193,7 +202,7 @@ class SklearnRuns(BaseEstimator):
                 "re-save the model.")
         models = _read_models(models_file, cfg)
         with changed_config(path):
-            est = klass(**dict(cfg["params"]))
+            est = klass._from_saved(dict(cfg["params"]), models)
             est.feature_names_in_ = [str(n) for n in cfg["feature_names"]]
             est.n_features_in_ = len(est.feature_names_in_)
             est.n_runs_ = int(cfg["n_runs"])

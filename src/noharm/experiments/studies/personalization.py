@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from ..._validation import (check_choice, check_fraction, check_group_sizes, check_numeric_y,
                             check_positive_int)
@@ -34,6 +35,7 @@ from ...datasets import Cohort
 from ...errors import ConfigError, GroupError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
                        GroupAware, GroupBlind, ReferenceClassifier)
+from ...models.any_estimator import as_runs_model
 from ...models.regression import (ConditionalBiasRegressor, DecoupledRegressor,
                                   GenericRegressor, ReferenceRegressor, predict_runs)
 from ...training import TrainConfig
@@ -101,13 +103,32 @@ class PersonalizationStudy(Study):
     margin: float = 0.0
     blind: bool | None = None          # references without the group columns; None: when
                                        # an aware candidate is among the models
+    extra_references: dict | None = None   # name -> any scikit-learn classifier (issue 30)
+    extra_candidates: dict | None = None   # name -> classifier (e.g. GroupAware(...))
 
     def __post_init__(self) -> None:
         check_choice(self.task, name="task", choices=TASKS)
         names = REGRESSION_MODELS if self.task == "regression" else MODEL_NAMES
         self.models = tuple(names if self.models is None else self.models)
+        extras = {**(self.extra_references or {}), **(self.extra_candidates or {})}
         if self.task == "classification":
             names = (*MODEL_NAMES, *AWARE)
+        if extras:
+            if self.task == "regression":
+                raise ConfigError("extra_references / extra_candidates take classifiers; "
+                                  "the regression study uses its own models.")
+            both = set(self.extra_references or {}) & set(self.extra_candidates or {})
+            clash = sorted((set(extras) & set(names)) | both)
+            if clash:
+                raise ConfigError(f"extra model name(s) {clash} are taken (built-in model "
+                                  "names, or both a reference and a candidate); rename them.")
+            for k, v in extras.items():
+                if not (hasattr(v, "fit") and hasattr(v, "predict_proba")):
+                    raise ConfigError(f"extra model {k!r} is a {type(v).__name__}, not a "
+                                      "classifier with fit and predict_proba.")
+            self.models = tuple(self.models) + tuple(k for k in extras
+                                                     if k not in self.models)
+            names = (*names, *extras)
         if self.guard_metric is None:
             self.guard_metric = "squared-error" if self.task == "regression" else "log-loss"
         if not self.models:
@@ -130,7 +151,8 @@ class PersonalizationStudy(Study):
         for name in ("hidden_layers", "hidden_units", "attr_layers"):
             check_positive_int(getattr(self, name), name=name)
         check_choice(self.training, name="training", choices=("two_stage", "joint"))
-        check_choice(self.reference, name="reference", choices=("best", *REFERENCES))
+        check_choice(self.reference, name="reference",
+                     choices=("best", *REFERENCES, *(self.extra_references or {})))
         check_choice(self.guard_metric, name="guard_metric", choices=GUARD_METRICS)
         check_fraction(self.guard_alpha, name="guard_alpha", high=0.5)
         if not 0 <= self.margin < 1:
@@ -138,7 +160,7 @@ class PersonalizationStudy(Study):
         if not 1 <= self.n_bias <= min(self.hidden_layers, self.attr_layers):
             raise ConfigError(f"n_bias must be between 1 and min(hidden_layers, "
                               f"attr_layers) = {min(self.hidden_layers, self.attr_layers)}.")
-        refs = [m for m in self.models if m in REFERENCES]
+        refs = self.references
         if not refs:
             raise ConfigError("the models need a generic reference (generic, "
                               + ("linreg" if self.task == "regression" else "logreg")
@@ -152,7 +174,19 @@ class PersonalizationStudy(Study):
 
     @property
     def candidates(self) -> list[str]:
-        return [m for m in self.models if m in CANDIDATES]
+        return [m for m in self.models if m in CANDIDATES or m in (self.extra_candidates or {})]
+
+    @property
+    def references(self) -> list[str]:
+        """The generic models among the study's models (built-in and extra)."""
+        return [m for m in self.models if m in REFERENCES or m in (self.extra_references or {})]
+
+    def options(self) -> dict:
+        out = super().options()
+        for k in ("extra_references", "extra_candidates"):       # JSON: the estimators' repr
+            if out.get(k):
+                out[k] = {n: repr(e) for n, e in getattr(self, k).items()}
+        return out
 
     @property
     def blind_references(self) -> bool:
@@ -168,7 +202,7 @@ class PersonalizationStudy(Study):
                         random_state=self.random_state)
 
     def model_specs(self) -> list[ModelSpec]:
-        return [_SPECS[m] for m in self.models]
+        return [_SPECS.get(m) or ModelSpec(m, batched=False, cost=3) for m in self.models]
 
     def net_params(self, model: str) -> dict:
         p = dict(hidden_layers=self.hidden_layers, hidden_units=self.hidden_units,
@@ -198,6 +232,12 @@ class PersonalizationStudy(Study):
         if self.task == "regression":
             est = (ReferenceRegressor(kind=spec.name) if spec.name in ("linreg", "hgb") else
                    _NETS_REG[spec.name](**self.net_params(spec.name)))
+        elif spec.name in {**(self.extra_references or {}), **(self.extra_candidates or {})}:
+            extra = {**(self.extra_references or {}), **(self.extra_candidates or {})}
+            cols = tuple(c for c in data.attributes.columns if c in data.X.columns)
+            est = (GroupBlind(clone(extra[spec.name]), group_columns=cols)
+                   if spec.name in (self.extra_references or {}) and self.blind_references
+                   else as_runs_model(clone(extra[spec.name])))
         else:
             family = spec.name.removesuffix("-aware")
             est = (ReferenceClassifier(kind=family) if family in ("logreg", "hgb") else
@@ -205,7 +245,7 @@ class PersonalizationStudy(Study):
             cols = tuple(c for c in data.attributes.columns if c in data.X.columns)
             if spec.name in AWARE:
                 est = GroupAware(est, group_columns=cols)
-            elif spec.name in REFERENCES and self.blind_references:
+            elif spec.name in self.references and self.blind_references:
                 est = GroupBlind(est, group_columns=cols)
         est.fit_runs(data.X, data.y, sensitive_features=data.groups,
                      train_indices=[r["train"] for r in runs],
@@ -234,7 +274,7 @@ class PersonalizationStudy(Study):
         probas = {m: context.outputs[(m, outer)].arrays["proba_external"] for m in self.models
                   if context.outputs[(m, outer)].arrays}
         ref = cert["reference"].iloc[0] if cert is not None else self._fixed_reference(
-            [m for m in REFERENCES if m in probas])
+            [m for m in self.references if m in probas])
         out = {**probas, "reference": probas[ref]}
         if cert is not None:
             guarded = probas[ref].copy()
@@ -254,7 +294,7 @@ class PersonalizationStudy(Study):
         data = context.data
         probas = {m: context.outputs[(m, outer)].arrays["proba"] for m in self.models
                   if context.outputs[(m, outer)].arrays}
-        refs = [m for m in REFERENCES if m in probas]
+        refs = [m for m in self.references if m in probas]
         if not refs:
             raise ConfigError(f"split {outer}: no reference model produced predictions.")
         if not self.guard:
