@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ConfigError, GroupError, PersistenceError
+from ..errors import ConfigError, DatasetError, GroupError, PersistenceError
 from ._errors import friendly
 from ._options import NamesOpt, NaValuesOpt, SepOpt
 from ._study import FEATURES_FILE, say_fn
+
+if TYPE_CHECKING:
+    from ..datasets.reading import ReadOptions
 
 EXAMPLES = """
 Examples:
@@ -39,23 +42,96 @@ def _features_of(model: Path) -> tuple[Path, dict]:
 
 
 def _load_model(model: Path):
-    from ..models import NetClassifier
     from ..models.guarded import GuardedClassifier
+    from ..models.persistence import load_model
     if not model.is_dir():
         models = model.parent.parent
         if model.parent.name == "guarded" and (models / FEATURES_FILE).is_file():
             saved = sorted(p.name for p in models.iterdir() if p.is_dir()
-                           and p.name != "guarded")
+                           and p.name != "guarded" and (p / model.name).is_dir())
+            use = (f"predict with one of the saved models "
+                   f"({', '.join(f'{models}/{m}/{model.name}' for m in saved)})"
+                   if saved else "")
+            if any(models.glob(f"*/{model.name}-part*")):
+                raise PersistenceError(
+                    f"{model} was not exported: a model its guard deploys was saved in parts "
+                    "(more runs than --ensemble-size); rerun personalize with --ensemble-size "
+                    "of at least seeds x folds and --force-new" + (f", or {use}" if use else "")
+                    + ".")
             raise PersistenceError(
-                f"{model} was not exported: the run's guard chose a reference that is not a "
-                "network (logreg or hgb), which noharm does not save; rerun personalize with "
-                "--reference generic, or predict with one of the saved models "
-                f"({', '.join(f'{models}/{m}/{model.name}' for m in saved)}).")
+                f"{model} was not exported or was deleted; run the same `noharm personalize` "
+                f"command with --output {models.parent} again (it exports the guarded model "
+                "from the stored results, without training)" + (f", or {use}" if use else "")
+                + ".")
         raise PersistenceError(f"--model {model} is not a directory; give a saved model "
                                "directory such as DIR/models/guarded/split0.")
     if (model / "guard.json").is_file():
         return GuardedClassifier.load(model)
-    return NetClassifier.load(model)
+    return load_model(model)            # a network or a scikit-learn reference (logreg, hgb)
+
+
+def _first_row(data: Path, sep: str | None) -> list[str] | None:
+    """The cells of the first non-empty line of a delimited text file (None: not a text
+    file, unreadable or empty; reading it later names the problem)."""
+    import csv
+    import gzip
+
+    from ..datasets.reading import PARQUET_EXTENSIONS, SNIFFED
+    name = data.name.lower()
+    if not data.is_file() or name.endswith(PARQUET_EXTENSIONS):
+        return None
+    try:
+        with (gzip.open if name.endswith(".gz") else open)(data, "rt", errors="replace") as f:
+            line = next((ln.rstrip("\r\n") for ln in f if ln.strip()), None)
+    except (OSError, EOFError):
+        return None
+    if line is None:
+        return None
+    if sep is None:
+        sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else max(SNIFFED, key=line.count)
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep))]
+
+
+def read_options(data: Path, doc: dict, sep: str | None, names: str | None,
+                 na_values: list[str] | None) -> "ReadOptions":
+    """How to read ``data``: each option given on the command line, else the training
+    file's; the training file's ``--names`` only when ``data`` has no header row (a
+    header naming the model's columns is read as one), without the target when
+    ``data`` has one column fewer (the target may be absent)."""
+    from ..datasets.reading import ReadOptions
+    trained = doc["read"]
+    sep = sep if sep is not None else trained["sep"]
+    if names is not None:
+        return ReadOptions(sep=sep, names=tuple(names.split(",")),
+                           na_values=tuple(na_values if na_values else trained["na_values"]))
+    known = {*doc["schema"]["order"], *trained["names"], doc["target"], *doc["excluded"],
+             *(g.split(":")[0] for g in doc["groups"])}
+    first = _first_row(data, sep)
+    header = first is None or sum(c in known for c in first) >= max(1, len(first) // 2)
+    cols = set(first or ()) if header else set(trained["names"])
+    use: tuple[str, ...] = ()
+    if not header:
+        full = tuple(trained["names"])
+        no_target = tuple(n for n in full if n != doc["target"])
+        if len(first) == len(full) and full:
+            use = full
+        elif len(first) == len(no_target) and no_target and len(no_target) < len(full):
+            use, cols = no_target, set(no_target)
+        else:
+            layout = (f"the training file's {len(full)} columns ({','.join(full)}), or those "
+                      f"without the target {doc['target']}" if full else
+                      f"the model's columns ({', '.join(doc['schema']['order'][:8])}"
+                      f"{', ...' if len(doc['schema']['order']) > 8 else ''})")
+            raise DatasetError(
+                f"the first row of {data} is not a header (it names none of the model's "
+                f"columns) and the file has {len(first)} columns; add a header row naming "
+                f"{layout}, or give the names with --names.")
+    if na_values:
+        codes = tuple(na_values)
+    else:                  # the training codes, less those of columns this file lacks
+        codes = tuple(v for v in trained["na_values"] if "=" not in v or v.startswith("=")
+                      or v.split("=", 1)[0].strip() in cols)
+    return ReadOptions(sep=sep, names=use, na_values=codes)
 
 
 @friendly
@@ -82,7 +158,6 @@ def predict(
     import pandas as pd
 
     from ..datasets.features import FeatureSchema
-    from ..datasets.reading import ReadOptions
     from ..datasets.tabular import encode_new
     from ..experiments.rundir import write_text
 
@@ -93,13 +168,11 @@ def predict(
         raise ConfigError(f"--out {out} is a directory; give a file name such as preds.csv.")
     _, doc = _features_of(model)
     est = _load_model(model)
-    given = sep is not None or names is not None or na_values
-    read = (ReadOptions(sep=sep, names=tuple(names.split(",")) if names else (),
-                        na_values=tuple(na_values or ())) if given else
-            ReadOptions(sep=doc["read"]["sep"], names=tuple(doc["read"]["names"]),
-                        na_values=tuple(doc["read"]["na_values"])))
-    new = encode_new(data, schema=FeatureSchema.from_dict(doc["schema"]), groups=doc["groups"],
-                     read=read, known=[doc["target"], *doc["excluded"]])
+    read = read_options(data, doc, sep, names, na_values)
+    with np.errstate(over="ignore"):    # a value beyond float32 is an error of the model
+        new = encode_new(data, schema=FeatureSchema.from_dict(doc["schema"]),
+                         groups=doc["groups"], read=read,
+                         known=[doc["target"], *doc["excluded"]])
     needs_groups = getattr(est, "requires_groups_predict", True)
     if new.subgroups is None and needs_groups:
         raise GroupError(f"{data} lacks the group column(s) {new.missing_groups}, which this "
