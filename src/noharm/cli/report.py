@@ -15,10 +15,12 @@ def report(
     directory: Annotated[Path, typer.Argument(help="The --output DIR of a noharm study or "
                                               "audit.")],
     out: Annotated[Optional[Path], typer.Option(help="HTML file to write (default "
-                                                "DIR/report.html).")] = None,
+                                                "DIR/report.html); a file that is not a "
+                                                "noharm report is never replaced.")] = None,
 ) -> None:
     """Render DIR's tables and plots as one self-contained HTML file (after checking that
-    its split plan and result files are those its config.json records)."""
+    its split plan and result files are those its config.json records).  An existing
+    report written by noharm is replaced; any other file is left alone (an error)."""
     from ..report.html import write_report
     if out is not None and out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name such as report.html.")

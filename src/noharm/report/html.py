@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import __version__
 from ..errors import ConfigError
 from .plots import bias_scatter, forest_plot
 from .tables import (LABELS, accuracy_table, certificate_split_table, gap_change_table,
@@ -47,6 +48,9 @@ td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
 .note{color:#555;font-size:0.85em;max-width:100%}
 """
+_HEAD = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+#: the generator tag of every report: ``write_report`` replaces only files that carry it
+GENERATOR = "noharm report"
 
 
 def _png(fig) -> str:
@@ -403,14 +407,40 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
                           "or *.md); run `noharm personalize/fairness/mixed/debias/audit --output DIR` first.")
     parts = _run_header(d) + parts
     title = title or f"noharm report: {d.name}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return (f"{_HEAD}<meta name=\"generator\" content=\"{GENERATOR} {__version__}\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
             f"<h1>{html.escape(title)}</h1>" + "\n".join(parts) + "</body></html>\n")
 
 
+def written_by_noharm(path: str | Path) -> bool:
+    """Whether the file ``path`` is a report noharm wrote (its generator tag, or the
+    head and style sheet of a report of an older noharm): only such a file is replaced."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(_HEAD) and (f'<meta name="generator" content="{GENERATOR} ' in head
+                                       or f"<style>{_CSS[:200]}" in head)
+
+
 def write_report(directory: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of ``directory`` to ``out`` (default ``directory/report.html``)."""
-    text = render_report(directory)
+    """Write the report of ``directory`` to ``out`` (default ``directory/report.html``).
+
+    Raises
+    ------
+    ConfigError
+        ``directory`` holds no noharm results, or ``out`` is a file noharm did not write
+        (a user's file is never replaced).
+    """
+    from ..experiments.rundir import write_text
     path = Path(out) if out is not None else Path(directory) / "report.html"
-    path.write_text(text, encoding="utf-8")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a file name such as report.html "
+                          "(--out).")
+    if path.exists() and not written_by_noharm(path):
+        raise ConfigError(f"{path} exists and is not a report noharm wrote; it is left as it "
+                          f"is: give --out another path, or delete {path} yourself.")
+    text = render_report(directory)
+    write_text(path, text)
     return path
