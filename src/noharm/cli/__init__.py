@@ -39,7 +39,8 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
 
 @functools.wraps(personalize)
 def run(*args, **kw):
-    typer.echo("note: `noharm run` is now `noharm personalize`; running that.", err=True)
+    if not kw.get("quiet"):
+        typer.echo("note: `noharm run` is now `noharm personalize`; running that.", err=True)
     return personalize(*args, **kw)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GroupError
 from ._data import DataSource
 
 
@@ -81,13 +81,23 @@ def run_command(study: Any, source: DataSource, *, output: Optional[Path], force
     options = RunOptions(n_jobs=default_jobs() if jobs is None else jobs, backend=backend,
                          scheduler=scheduler).validate()
     say = say_fn(quiet)
-    cohort = source.load()
-    external = source.load_external(cohort)
+    import numpy as np
+    with np.errstate(over="ignore"):   # a value beyond float32: check_X names it below
+        cohort = source.load()
+        external = source.load_external(cohort)
     data = study.prepare(cohort)
+    if cohort.meta.get("kind") != "images":
+        from .._validation import check_X
+        check_X(data.X, allow_nan=True)      # a value beyond float32, named by its column
     if external is not None:
         from ..experiments.runner import external_data
         external_data(study, cohort, external)          # checked before anything runs
-    plan = build_plan(study, cohort, data)
+    try:
+        plan = build_plan(study, cohort, data)
+    except ValueError as exc:
+        if "should be greater or equal to the number of classes" not in str(exc):
+            raise
+        raise too_many_groups(cohort, exc) from None
     identity = study_identity(study, cohort, plan, external)
     claim = (RunDirectory(output, study.name, force_new=force_new) if output is not None
              else nullcontext())
@@ -120,6 +130,30 @@ def run_command(study: Any, source: DataSource, *, output: Optional[Path], force
             _write_outputs(rd, result, identity, _data_facts(source, cohort, external),
                            save_models, say)
     return result
+
+
+def too_many_groups(cohort: Any, exc: Exception) -> GroupError:
+    """The stratified hold-out (scikit-learn's ``test_size ... number of classes``) cannot
+    give every subgroup a row in both parts: name the attribute with the most values and
+    say how to group it."""
+    import re
+    counts = {str(c): int(cohort.groups[c].nunique()) for c in cohort.groups.columns}
+    if not counts:
+        return GroupError(f"the split cannot give every label a row in each part ({exc}); "
+                          "use more rows.")
+    worst = max(counts, key=counts.get)
+    held = re.search(r"(?:test|train)_size = (\d+)", str(exc))
+    part = f"a part of {held.group(1)} rows" if held else "each part"
+    hints = [h for h in str(cohort.meta.get("group_hint") or "").split("; ")
+             if h.startswith((f"{worst} ", f"e.g. --group {worst}:"))]
+    how = (f" ({'; '.join(hints)})" if hints else
+           f" (e.g. --group {worst}:CUTS:LABELS)")
+    return GroupError(
+        f"the group attribute {worst} has too many values for the split: "
+        f"{counts[worst]} values ({cohort.subgroups.nunique()} subgroups) in {len(cohort)} "
+        f"rows, and {part} of the stratified split cannot hold a row of each; group it "
+        f"into fewer values (a cut for a number, fewer categories for text){how}, or use "
+        "more rows.")
 
 
 def _data_facts(source: DataSource, cohort: Any, external: Any) -> dict:
@@ -208,8 +242,21 @@ def _print(result: Any) -> None:
         typer.echo(f"note: {note}")
 
 
-def parse_list(text: Optional[str]) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip()) if text else ()
+def parse_list(text: Optional[str], option: Optional[str] = None,
+               example: str = "") -> tuple[str, ...]:
+    """The comma-separated names of ``text`` (None: the option was not given).
+
+    Raises
+    ------
+    ConfigError
+        With ``option``: ``text`` was given but names nothing (``--models ','``), which
+        would otherwise run the defaults silently.
+    """
+    items = tuple(s.strip() for s in text.split(",") if s.strip()) if text else ()
+    if option is not None and text is not None and not items:
+        raise ConfigError(f"{option} is empty (got {text!r}); give e.g. {option} {example}"
+                          f"{'' if option == '--models' else ', or leave it out'}.")
+    return items
 
 
 def parse_floats(text: Optional[str], name: str) -> Optional[tuple[float, ...]]:

@@ -104,7 +104,8 @@ def debias(
     from ..experiments.studies.debias import METHODS
     source = DataSource.pick(locals())
     common = dict(protected=protected, privileged=privileged, metric=metric,
-                  methods=parse_list(methods) or METHODS, outer_splits=outer_splits,
+                  methods=parse_list(methods, "--methods", "pruning,eq_odds") or METHODS,
+                  outer_splits=outer_splits,
                   random_state=random_state, objective=objective, rho=rho, eps=eps,
                   n_seeds=seeds, device=device)
     if source.is_images:

@@ -64,7 +64,8 @@ def fairness(
         show_config(ctx)
         return
     from ..experiments import FairnessStudy
-    study = FairnessStudy(sensitive=parse_list(sensitive), models=parse_list(models),
+    study = FairnessStudy(sensitive=parse_list(sensitive, "--sensitive", "age,sex"),
+                          models=parse_list(models, "--models", "generic,fairgrad"),
                           outer_splits=outer_splits, random_state=random_state,
                           fairness_loss=fairness_loss, projection=projection, balance=balance,
                           fairness_weights="auto" if fairness_weights == "auto" else

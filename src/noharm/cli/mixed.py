@@ -61,8 +61,10 @@ def mixed(
         show_config(ctx)
         return
     from ..experiments import MixedStudy
-    study = MixedStudy(clusters=clusters, sensitive=parse_list(sensitive),
-                       models=parse_list(models), task=task, outer_splits=outer_splits,
+    study = MixedStudy(clusters=clusters,
+                       sensitive=parse_list(sensitive, "--sensitive", "age,sex"),
+                       models=parse_list(models, "--models", "generic,medl,fair-medl"),
+                       task=task, outer_splits=outer_splits,
                        random_state=random_state, unseen_share=unseen_share,
                        hidden_layers=hidden_layers, hidden_units=hidden_units,
                        batch_size=batch_size, max_epochs=max_epochs, patience=patience,

@@ -97,7 +97,8 @@ def personalize(
         return
     from ..experiments import PersonalizationStudy
     study = PersonalizationStudy(
-        models=parse_list(models) or None, task=task, n_seeds=seeds, n_folds=folds, outer_splits=outer_splits,
+        models=parse_list(models, "--models", "generic,conditional-bias") or None, task=task,
+        n_seeds=seeds, n_folds=folds, outer_splits=outer_splits,
         test_size=test_size, random_state=random_state, hidden_layers=hidden_layers,
         hidden_units=hidden_units, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
         patience=patience, attr_layers=attr_layers, n_bias=bias_layers, training=training,

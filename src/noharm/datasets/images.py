@@ -116,6 +116,22 @@ def _resolve_files(root: Path, names: pd.Series) -> tuple[list[Path], list[str]]
     return files, missing
 
 
+def _read_metadata(path: Path) -> pd.DataFrame:
+    """The metadata CSV; an empty or unparsable file is a DatasetError naming it."""
+    if path.is_dir():
+        raise DatasetError(f"--metadata {path} is a directory; give the CSV file itself (e.g. "
+                           f"{path}/metadata.csv).")
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"metadata file {path} is empty; it needs a header row (the file "
+                           "column, the target and the protected attribute) and one row per "
+                           "image.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DatasetError(f"cannot read the metadata file {path} as a CSV ({exc}); save it "
+                           "as comma-separated text with a header row.") from None
+
+
 def load_image_cohort(images: str | os.PathLike, metadata: str | os.PathLike | pd.DataFrame,
                       *, target: str, protected: str, patient: str | None = None,
                       file_column: str = "file", image_size: int | None = None,
@@ -148,10 +164,13 @@ def load_image_cohort(images: str | os.PathLike, metadata: str | os.PathLike | p
         meta_name = "metadata"
     else:
         mpath = Path(metadata)
-        if not mpath.is_file():
+        if not mpath.is_file() and not mpath.is_dir():
             raise DataNotFoundError(f"metadata file {mpath} does not exist; pass the CSV with "
                                     "one row per image with --metadata.")
-        meta, meta_name = pd.read_csv(mpath), mpath.name
+        meta, meta_name = _read_metadata(mpath), mpath.name
+    if len(meta) == 0:
+        raise DatasetError(f"{meta_name} has a header but no rows; give one row per image "
+                           f"({file_column}, the target and the protected attribute).")
     tgt = Target.parse(target)
     needed = {"file column": file_column, "target": tgt.column, "protected attribute":
               protected, **({"patient id": patient} if patient else {})}
