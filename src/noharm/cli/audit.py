@@ -57,6 +57,11 @@ def load_run(from_dir: Path, personalized: str, split: int):
         if name not in run_models:
             raise ConfigError(f"{from_dir} has no {name} model (its models: "
                               f"{', '.join(run_models)}); rerun with --models including {name}.")
+        if not d.is_dir() and not any(d.parent.glob(f"split{split}-part*")):
+            raise ConfigError(f"{d} is missing (deleted or moved; the results store does not "
+                              "train finished models again): rerun the study with "
+                              f"--output {from_dir} --force-new (the old files are moved "
+                              "aside), or restore the folder.")
         if not d.is_dir():
             raise ConfigError(f"{from_dir} saved {name} for split {split} in parts (it had "
                               "more runs than --ensemble-size); the audit reads one ensemble "

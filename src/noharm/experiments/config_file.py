@@ -43,8 +43,11 @@ def read_config(path: str | Path, options: dict[str, OptionSpec]) -> dict[str, A
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; give the YAML file itself "
+                          f"(e.g. --config {path}/experiment.yaml).")
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist.")
+        raise ConfigError(f"config file {path} does not exist; check the path.")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -96,6 +99,11 @@ def _coerce(path: Path, key: str, value: Any, spec: OptionSpec) -> Any:
             raise bad()
         return value
     if spec.kind == "float":
+        if isinstance(value, str):          # YAML 1.1 reads 1e-3 (no dot) as text
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise bad() from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad()
         return float(value)

@@ -159,9 +159,37 @@ def _unseen_clusters(clusters: np.ndarray, share: float, rng: np.random.Generato
         if held >= share * n:
             break
     if not chosen:
-        raise GroupError(f"no cluster can be held out as unseen (need one with at least "
-                         f"{minimum} rows besides the largest).")
+        raise GroupError(_no_unseen_cluster(counts, share, minimum))
     return chosen
+
+
+def _no_unseen_cluster(counts: np.ndarray, share: float, minimum: int) -> str:
+    """Why no cluster can be held out: every cluster other than the largest has fewer
+    than ``minimum`` rows, or more than the ``3 x share`` of the rows a held-out cluster
+    may have; and the fix."""
+    n, most = int(counts.sum()), 3 * share * int(counts.sum())
+    others = np.sort(np.delete(counts, counts.argmax()))[::-1]
+    top = ", ".join(str(int(c)) for c in np.sort(counts)[::-1][:6])
+    sizes = f"{len(counts)} cluster(s) of {top}{', ...' if len(counts) > 6 else ''} rows"
+    big = others[others >= minimum]
+    if len(counts) == n:
+        why = "every cluster has a single row (is the cluster column an id of each row?)"
+        fix = "give a cluster column that groups rows (a site, a ward, an admission source)"
+    elif not len(big):
+        why = (f"a held-out cluster needs at least {minimum} rows and must not be the "
+               f"largest; the data has {sizes}")
+        fix = ("give a cluster column with larger clusters, or unseen_share 0 to test on "
+               "seen clusters only")
+    else:
+        need = float(np.ceil(big.min() / (3 * n) * 100) / 100)
+        why = (f"with unseen_share {share:g} a held-out cluster may have at most "
+               f"{int(most)} rows (3 x {share:g} of {n}), and the smallest cluster of at "
+               f"least {minimum} rows other than the largest has {int(big.min())} (the "
+               f"data has {sizes})")
+        fix = (f"raise unseen_share to {need:g}" if need <= 0.5 else
+               "give a cluster column with more, smaller clusters")
+        fix += ", or use unseen_share 0 to test on seen clusters only"
+    return f"no cluster can be held out as unseen: {why}; {fix}."
 
 
 def make_plan(spec: PlanSpec, *, groups: Any, y: Any = None, ids: Any = None,
@@ -208,7 +236,7 @@ def make_plan(spec: PlanSpec, *, groups: Any, y: Any = None, ids: Any = None,
             sp["guard"] = guard.tolist()
         missing = sorted(set(groups[idx]) - set(groups[rest]))
         if missing:
-            raise GroupError(f"subgroup {missing[0]!r} is absent from the training data; "
+            raise GroupError(f"subgroup {str(missing[0])!r} is absent from the training data; "
                              "merge it with another group or use coarser bins.")
         sp["train_part"] = rest.tolist()
         folds = []

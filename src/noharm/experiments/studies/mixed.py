@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,16 +36,25 @@ MEDL_MODELS = ("generic", "medl", "fair-medl")
 PAPER_IMPROVEMENT = {"age": 82.0, "race": 43.0, "sex": 86.0, "gender": 86.0}
 
 
-def cluster_column(X: pd.DataFrame, name: str) -> tuple[np.ndarray, pd.DataFrame]:
+def cluster_column(X: pd.DataFrame, name: str, excluded: Sequence[str] = ()
+                   ) -> tuple[np.ndarray, pd.DataFrame]:
     """Cluster labels from column ``name`` of X (or from its one-hot columns ``name_*``);
-    returns the labels and X without those columns (no model sees the cluster id)."""
+    returns the labels and X without those columns (no model sees the cluster id).
+    ``excluded``: the columns left out of X as ids, named in the error."""
     if name in X.columns:
         return X[name].astype(str).to_numpy(), X.drop(columns=[name])
     onehot = [c for c in X.columns if str(c).startswith(f"{name}_")]
     if not onehot:
+        if name in excluded:
+            raise ConfigError(f"clusters {name!r} was left out when the file was read (a "
+                              "different value on every row, or every cell empty); a cluster "
+                              "needs several rows: give a column that groups rows (a site, a "
+                              "ward, an admission source).")
         stems = sorted({str(c).rsplit("_", 1)[0] for c in X.columns if "_" in str(c)})
+        cols = [str(c) for c in X.columns if "_" not in str(c)]
         raise ColumnNotFoundError(f"clusters {name!r} is neither a column nor a one-hot "
-                                  f"prefix of the data; candidates: {', '.join(stems[:12])}.")
+                                  f"prefix of the data; columns: {', '.join(cols[:12]) or '-'}"
+                                  f"; one-hot prefixes: {', '.join(stems[:12]) or '-'}.")
     block = X[onehot].to_numpy()
     if not np.allclose(block.sum(1), 1):
         raise ConfigError(f"the one-hot columns {name}_* do not hold exactly one 1 per row.")
@@ -102,7 +111,13 @@ class MixedStudy(Study):
         data = super().prepare(cohort)
         names = check_sensitive_columns(cohort.groups, self.sensitive, cohort.name)
         data.attributes = data.attributes[list(names)]
-        labels, data.X = cluster_column(cohort.X, self.clusters)
+        labels, data.X = cluster_column(cohort.X, self.clusters,
+                                        cohort.meta.get("excluded_auto") or ())
+        if len(labels) > 1 and len(np.unique(labels)) == len(labels):
+            raise ConfigError(f"clusters {self.clusters!r} has a different value on every "
+                              f"row ({len(labels)} rows, {len(labels)} clusters); a cluster "
+                              "needs several rows: give a column that groups rows (a site, "
+                              "a ward, an admission source).")
         data.extra["clusters"] = labels
         if self.regression:
             data.y = data.y.astype(np.float64)
