@@ -185,8 +185,9 @@ def test_equalized_odds_postprocessing(planted):
         np.asarray(Z, np.float32))), X, y, a)
     pred = opt.predict(X, sensitive_features=a, random_state=0)
     from noharm.fairness import equalized_odds_difference
-    before = equalized_odds_difference(y, (ev.proba(net) >= 0.5).astype(int), a)
-    assert equalized_odds_difference(y, pred, a) < before
+    before = equalized_odds_difference(y, (ev.proba(net) >= 0.5).astype(int),
+                                       sensitive_features=a)
+    assert equalized_odds_difference(y, pred, sensitive_features=a) < before
 
 
 def test_bad_inputs(planted):

@@ -7,10 +7,11 @@ from sklearn.metrics import balanced_accuracy_score
 
 from noharm.errors import ConfigError, GroupError
 from noharm.fairness import (average_odds_difference, balanced_accuracy, best_threshold,
-                             bootstrap_ci, eod_proxy, equal_opportunity_difference,
-                             fairness_report, group_rates, spd_proxy,
+                             bootstrap_ci, eod_proxy, fairness_report, spd_proxy,
                              statistical_parity_difference)
-from noharm.fairness import equalized_odds_difference as eqodds
+from noharm.fairness import binary_group_rates as group_rates
+from noharm.fairness import signed_equal_opportunity_difference as equal_opportunity_difference
+from noharm.fairness.metrics import equalized_odds_difference as eqodds
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -77,3 +78,20 @@ def test_bad_inputs():
         statistical_parity_difference(y, pred, np.ones(4, int))
     with pytest.raises(GroupError, match="no positive labels in the unprivileged"):
         equal_opportunity_difference(np.array([0, 1, 0, 0]), pred, np.array([1, 1, 0, 0]))
+
+
+def test_the_top_level_names_are_fairlearns():
+    """A fairlearn user's call works as typed: keyword sensitive_features, 6 groups."""
+    import fairlearn.metrics as flm
+
+    import noharm.fairness as nf
+    rng = np.random.default_rng(0)
+    y, yp = rng.integers(0, 2, 3000), rng.integers(0, 2, 3000)
+    race = rng.choice(["a", "b", "c", "d", "e", "f"], 3000)
+    for name in ("equalized_odds_difference", "demographic_parity_difference",
+                 "demographic_parity_ratio", "equalized_odds_ratio"):
+        assert getattr(nf, name)(y, yp, sensitive_features=race) == pytest.approx(
+            getattr(flm, name)(y, yp, sensitive_features=race), abs=1e-12)
+    a = (race == "a").astype(int)
+    assert nf.equalized_odds_difference(y, yp, sensitive_features=a) == pytest.approx(
+        eqodds(y, yp, a), abs=1e-12)          # two groups: the binary form's value
