@@ -60,3 +60,25 @@ def test_extra_trees_as_reference_and_candidate_in_the_guard_and_the_study(tmp_p
         PersonalizationStudy(models=("logreg",), extra_references={"hgb": LogisticRegression()})
     with pytest.raises(ConfigError, match="not a classifier"):
         PersonalizationStudy(models=("logreg",), extra_candidates={"x": StandardScaler()})
+
+
+def test_groups_flow_through_cross_val_score_and_grid_search():
+    """With scikit-learn's metadata routing, sensitive_features reaches fit and score of
+    a model that needs the groups at prediction (before: nan scores and a warning)."""
+    import sklearn
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+
+    from noharm.models import DecoupledClassifier
+    c = make_interaction_cohort(600, shift=1, random_state=2)
+    g = c.subgroups.to_numpy()
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    est = DecoupledClassifier(hidden_layers=1, hidden_units=8, max_epochs=20)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scores = cross_val_score(est, c.X, c.y, cv=cv, params={"sensitive_features": g})
+        gs = GridSearchCV(est, {"hidden_units": [4, 8]}, cv=cv).fit(
+            c.X, c.y, sensitive_features=g)
+    manual = [sklearn.base.clone(est).fit(c.X.iloc[tr], c.y.iloc[tr], sensitive_features=g[tr])
+              .score(c.X.iloc[te], c.y.iloc[te], sensitive_features=g[te])
+              for tr, te in cv.split(c.X, c.y)]
+    assert np.isfinite(scores).all() and np.allclose(scores, manual)
+    assert gs.best_params_["hidden_units"] in (4, 8) and np.isfinite(gs.best_score_)

@@ -120,6 +120,13 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
     requires_groups_fit: ClassVar[bool] = False
     requires_groups_predict: ClassVar[bool] = False
     _regression: ClassVar[bool] = False
+    # metadata routing (scikit-learn >= 1.4, with enable_metadata_routing=True): the groups
+    # flow to fit, predict and score by default, so cross_val_score, Pipeline and
+    # GridSearchCV work with params={"sensitive_features": g}
+    __metadata_request__fit = {"sensitive_features": True}
+    __metadata_request__predict = {"sensitive_features": True}
+    __metadata_request__predict_proba = {"sensitive_features": True}
+    __metadata_request__score = {"sensitive_features": True}
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -279,6 +286,16 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
         """Predicted class (threshold 0.5 on P(classes_[1]))."""
         p1 = self.predict_proba(X, sensitive_features)[:, 1]
         return self.classes_[(p1 >= 0.5).astype(int)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None, *,
+              sensitive_features: Any = None) -> float:
+        """Accuracy (R² for a regressor), predicting with the groups when the model needs
+        them; what scikit-learn's model selection calls."""
+        from sklearn.metrics import accuracy_score, r2_score
+        pred = self.predict(X, sensitive_features=sensitive_features)
+        if self._regression:
+            return float(r2_score(y, pred, sample_weight=sample_weight))
+        return float(accuracy_score(y, pred, sample_weight=sample_weight))
 
     # ------------------------------------------------------------------ persistence
     def _extra_state(self) -> dict:
