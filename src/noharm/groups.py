@@ -3,6 +3,9 @@
 ``GroupSpec.parse(["age:60:young,old", "sex"])`` describes two attributes: age
 cut at 60 into ``young`` (< 60) and ``old`` (>= 60), and sex used as it is.  A
 row's subgroup label joins its attribute labels with ``_`` (``old_female``).
+
+A missing group value is an error unless ``missing="own"``: then it is a level of its
+own, ``COLUMN=missing`` (``sex=missing``).
 """
 from __future__ import annotations
 
@@ -14,6 +17,14 @@ import pandas as pd
 
 from ._validation import check_column
 from .errors import ConfigError, MissingValuesError
+
+#: What to do with a row whose group value is missing: raise, or give it its own level
+MISSING_POLICIES = ("error", "own")
+
+
+def missing_label(column: str) -> str:
+    """The level of a missing group value with ``missing="own"``."""
+    return f"{column}=missing"
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,41 @@ class Attribute:
         names += [f"{c[i]}<={col}<{c[i + 1]}" for i in range(len(c) - 1)]
         return names + [f"{col}>={c[-1]}"]
 
-    def transform(self, frame: pd.DataFrame) -> pd.Series:
-        """Attribute label of every row (strings)."""
+    def transform(self, frame: pd.DataFrame, missing: str = "error") -> pd.Series:
+        """Attribute label of every row (strings).
+
+        Parameters
+        ----------
+        frame : the data, with this attribute's column.
+        missing : ``"error"`` (default): a missing value raises
+            :class:`~noharm.errors.MissingValuesError`; ``"own"``: it gets the label
+            ``COLUMN=missing``.
+        """
         check_column(frame, self.column, role="group")
+        if missing not in MISSING_POLICIES:
+            raise ConfigError(f"missing must be one of {', '.join(MISSING_POLICIES)}, got "
+                              f"{missing!r}.")
         col = frame[self.column]
-        if col.isna().any():
+        gap = col.isna()
+        if gap.any() and missing == "error":
             raise MissingValuesError(
-                f"group column {self.column!r} has {int(col.isna().sum())} missing values; "
-                "drop those rows or fill them with an explicit category.")
+                f"group column {self.column!r} has {int(gap.sum())} missing values; drop "
+                "those rows, fill them with an explicit category, or make them a group of "
+                "their own (missing='own'; on the command line --group-missing drop or own).")
+        if gap.any():
+            label = missing_label(self.column)
+            known = self._labels(frame.loc[~gap])
+            if label in set(known):
+                raise ConfigError(f"group column {self.column!r} already has a value "
+                                  f"{label!r}; rename it before making missing values a "
+                                  "group of their own.")
+            out = pd.Series(label, index=frame.index, name=self.column, dtype=object)
+            out[~gap] = known
+            return out
+        return self._labels(frame)
+
+    def _labels(self, frame: pd.DataFrame) -> pd.Series:
+        col = frame[self.column]
         if self.cuts is not None:
             if not pd.api.types.is_numeric_dtype(col):
                 raise ConfigError(f"group column {self.column!r} is not numeric, so it cannot "
@@ -89,6 +127,14 @@ class Attribute:
         if pd.api.types.is_numeric_dtype(col):
             return col.map(lambda v: f"{self.column}={_fmt(v)}").rename(self.column)
         return col.astype(str).rename(self.column)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fmt(x: float) -> str:
@@ -128,19 +174,24 @@ class GroupSpec:
             try:
                 cuts = tuple(float(c) for c in parts[1].split(","))
             except ValueError:
+                words = [w for w in parts[1].split(",") if not _is_number(w)]
+                hint = (f"; for another attribute repeat the option: --group "
+                        f"{parts[0]}:{','.join(w for w in parts[1].split(',') if w not in words)}"
+                        f" --group {words[0]}" if len(parts) == 2 and words
+                        and len(words) < len(parts[1].split(",")) else "")
                 raise ConfigError(f"cut points in group {s!r} must be numbers, "
-                                  f"got {parts[1]!r}.") from None
+                                  f"got {parts[1]!r}{hint}.") from None
             labels = tuple(parts[2].split(",")) if len(parts) == 3 else None
             attrs.append(Attribute(parts[0], cuts, labels))
         return cls(tuple(attrs))
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One label column per attribute."""
-        return pd.concat([a.transform(frame) for a in self.attributes], axis=1)
+    def transform(self, frame: pd.DataFrame, missing: str = "error") -> pd.DataFrame:
+        """One label column per attribute (``missing``: see :meth:`Attribute.transform`)."""
+        return pd.concat([a.transform(frame, missing) for a in self.attributes], axis=1)
 
-    def labels(self, frame: pd.DataFrame) -> pd.Series:
+    def labels(self, frame: pd.DataFrame, missing: str = "error") -> pd.Series:
         """Intersectional subgroup label per row (attribute labels joined with ``_``)."""
-        return subgroup_labels(self.transform(frame))
+        return subgroup_labels(self.transform(frame, missing))
 
     def describe(self) -> list[str]:
         out = []

@@ -28,7 +28,10 @@ class DataSource:
     exclude: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
     impute: str = "median"
+    decimal: Optional[str] = None
+    group_missing: str = "error"
     test_data: Optional[Path] = None
+    test_target: Optional[str] = None
     images: Optional[Path] = None
     metadata: Optional[Path] = None
     protected: Optional[str] = None
@@ -66,26 +69,35 @@ class DataSource:
     def read_options(self):
         from ..datasets.reading import ReadOptions
         names = [n for n in (self.names or "").split(",")] if self.names else []
-        return ReadOptions(sep=self.sep, names=tuple(names), na_values=tuple(self.na_values))
+        return ReadOptions(sep=self.sep, names=tuple(names), na_values=tuple(self.na_values),
+                           decimal=self.decimal or ".")
 
-    def _tabular(self, path: Path, schema=None):
+    def _tabular(self, path: Path, schema=None, target: Optional[str] = None,
+                 classes=None):
         from ..datasets import load_tabular
-        return load_tabular(path, target=self.target or "", groups=self.group,
+        return load_tabular(path, target=target or self.target or "", groups=self.group,
                             dropna=self.dropna, drop_group_columns=self.drop_group_columns,
                             task=self.task, read=self.read_options(), exclude=self.exclude,
-                            keep=self.keep, impute=self.impute, schema=schema)
+                            keep=self.keep, impute=self.impute, schema=schema,
+                            group_missing=self.group_missing, patient=self.patient,
+                            target_classes=classes)
 
     def load_external(self, cohort):
-        """The --test-data cohort, encoded with ``cohort``'s feature schema (None
-        without --test-data)."""
+        """The --test-data cohort, encoded with ``cohort``'s feature schema and its target
+        mapped onto the training file's target values by value (None without
+        --test-data)."""
         if self.test_data is None:
+            if self.test_target is not None:
+                raise ConfigError("--test-target describes the target of --test-data; give "
+                                  "the test file with --test-data.")
             return None
         from ..datasets.features import FeatureSchema
         schema = cohort.meta.get("schema")
         if schema is None:
             raise ConfigError("--test-data works with your own --data file (same columns), "
                               "not with a built-in --dataset.")
-        ext = self._tabular(self.test_data, FeatureSchema.from_dict(schema))
+        ext = self._tabular(self.test_data, FeatureSchema.from_dict(schema),
+                            target=self.test_target, classes=cohort.meta.get("target_classes"))
         ext.meta["name"] = f"{ext.meta['name']} (external)"
         return ext
 
@@ -126,9 +138,9 @@ class DataSource:
         from ..datasets import load_dataset
         if self.is_images:
             return self._images()
-        if self.patient or self.image_size:
-            raise ConfigError("--patient and --image-size describe an image cohort (with "
-                              "--images or --dataset covid-cxr).")
+        if self.image_size:
+            raise ConfigError("--image-size describes an image cohort (with --images or "
+                              "--dataset covid-cxr).")
         data, data_path, dataset = self.data, self.data_path, self.dataset
         if data is not None and dataset not in (None, "tabular", "synthetic"):
             if data_path is not None:           # a built-in dataset read from --data
@@ -144,7 +156,10 @@ class DataSource:
             return self._tabular(data)
         used = [o for o, v in (("--sep", self.sep), ("--names", self.names),
                                ("--na-values", self.na_values), ("--exclude", self.exclude),
-                               ("--keep", self.keep), ("--test-data", self.test_data)) if v]
+                               ("--keep", self.keep), ("--test-data", self.test_data),
+                               ("--decimal", self.decimal), ("--patient", self.patient),
+                               ("--group-missing", self.group_missing != "error"),
+                               ("--test-target", self.test_target)) if v]
         if used:
             raise ConfigError(f"{', '.join(used)} describe(s) your own file; pass it with "
                               "--data (built-in datasets are read as they are).")

@@ -22,13 +22,28 @@ SepOpt = Annotated[Optional[str], typer.Option(
 NamesOpt = Annotated[Optional[str], typer.Option(
     help="Comma-separated column names of a --data file without a header row.")]
 NaValuesOpt = Annotated[Optional[list[str]], typer.Option(
-    help="A code meaning 'missing': '?' in every column, or 'chol=0' in one column. "
-    "Repeatable.")]
+    help="Codes meaning 'missing': '?' in every column, 'chol=0' in one column. Repeatable "
+    "or comma-separated ('?,NA'; 'chol=0,-9': codes after COL= stay with that column); "
+    "'\\,' is a literal comma.")]
 ExcludeOpt = Annotated[Optional[list[str]], typer.Option(
-    help="A column never used as a feature (an ID, a leak). Repeatable.")]
+    help="Columns never used as features (IDs, leaks). Repeatable or comma-separated "
+    "(--exclude id,visit).")]
 KeepOpt = Annotated[Optional[list[str]], typer.Option(
-    help="Keep an ID-like column (a different value on every row) as a feature; such "
-    "columns are excluded by default. Repeatable.")]
+    help="Keep ID-like columns (a different value on every row) as features; such columns "
+    "are excluded by default. Repeatable or comma-separated.")]
+DecimalOpt = Annotated[Optional[str], typer.Option(
+    help="Decimal mark of the numbers in --data: '.' (default) or ',' (European exports, "
+    "usually with --sep ';').")]
+GroupMissingOpt = Annotated[str, typer.Option(
+    help="Rows whose group value is missing: error (default), drop (leave just those rows "
+    "out, with a warning saying how many) or own (a subgroup of its own, COL=missing).")]
+PatientOpt = Annotated[Optional[str], typer.Option(
+    help="Patient id column of --data: a patient's rows stay in one part of every split "
+    "(never in training and test); not a feature.")]
+TestTargetOpt = Annotated[Optional[str], typer.Option(
+    help="Target of --test-data when it is coded differently: a column, or an expression "
+    "true for the training's positive class (e.g. 'status==sick'). Default: --target, with "
+    "the values matched to the training file's by value.")]
 ImputeOpt = Annotated[str, typer.Option(
     help="median: missing feature values are filled from each run's training rows (median "
     "plus a missing indicator); none: a missing value is an error.")]
@@ -37,7 +52,8 @@ TestDataOpt = Annotated[Optional[Path], typer.Option(
     "evaluated on it.")]
 GroupOpt = Annotated[Optional[list[str]], typer.Option(
     help="Group attribute of --data: COL, COL:CUTS or COL:CUTS:LABELS (e.g. "
-    "age:60:young,old). Repeat for intersections.")]
+    "age:60:young,old). Repeat for intersections (commas separate cut points and labels, "
+    "not attributes).")]
 DataPathOpt = Annotated[Optional[Path], typer.Option(
     help="Explicit file (or folder) of a built-in dataset.")]
 DropnaOpt = Annotated[bool, typer.Option(

@@ -11,6 +11,7 @@ import typer
 from ..errors import ConfigError
 from ._data import DataSource
 from ._errors import friendly
+from ._options import DecimalOpt, GroupMissingOpt, PatientOpt
 from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, ExcludeOpt, GroupOpt,
                        ImputeOpt, JobsOpt, KeepOpt, NamesOpt, NaValuesOpt, NSamplesOpt,
                        QuietOpt, RandomStateOpt, SepOpt, TargetOpt)
@@ -79,6 +80,8 @@ def audit(
     group: GroupOpt = None, data_path: DataPathOpt = None,
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    decimal: DecimalOpt = None, group_missing: GroupMissingOpt = "error",
+    patient: PatientOpt = None,
     from_dir: Annotated[Optional[Path], typer.Option(
         "--from", help="Reuse the models of a `noharm personalize --output DIR`.")] = None,
     personalized: Annotated[str, typer.Option(help="hp: conditional-bias or decoupled (h0 is "

@@ -10,8 +10,9 @@ import typer
 from ..errors import ConfigError
 from ._data import DataSource
 from ._errors import friendly
-from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, ExcludeOpt, GroupOpt,
-                       ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt, TargetOpt)
+from ._options import (DataOpt, DataPathOpt, DatasetOpt, DecimalOpt, DropnaOpt, ExcludeOpt,
+                       GroupMissingOpt, GroupOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt,
+                       PatientOpt, SepOpt, TargetOpt)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Inspect the datasets noharm knows; build the MIMIC-III cohort.")
@@ -42,9 +43,10 @@ def data_show(dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOp
               group: GroupOpt = None, data_path: DataPathOpt = None,
               sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
               exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
-              dropna: DropnaOpt = False) -> None:
-    """Rows, features, missing cells, warnings (IDs, leaks) and subgroup sizes of a
-    dataset, as a study would read it."""
+              dropna: DropnaOpt = False, decimal: DecimalOpt = None,
+              group_missing: GroupMissingOpt = "error", patient: PatientOpt = None) -> None:
+    """Rows, features, missing cells, warnings (IDs, copied rows, leaks) and subgroup sizes
+    of a dataset, as a study would read it."""
     cohort = DataSource.pick(locals()).load()
     for w in cohort.meta.get("warnings") or []:
         typer.echo(f"warning: {w}")
@@ -57,7 +59,9 @@ def data_show(dataset: DatasetOpt = None, data: DataOpt = None, target: TargetOp
                       f", {cohort.split_by.nunique()} patients"))
     else:
         typer.echo(f"{cohort.name}: {len(cohort)} rows, {cohort.X.shape[1]} features"
-                   + (f", {gaps} missing cells (imputed per run)" if gaps else ""))
+                   + (f", {gaps} missing cells (imputed per run)" if gaps else "")
+                   + ("" if cohort.split_by is None else
+                      f", {cohort.split_by.nunique()} patients"))
     typer.echo(cohort.summary().to_string(index=False))
 
 

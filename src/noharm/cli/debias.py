@@ -9,6 +9,7 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
+from ._options import DecimalOpt, GroupMissingOpt
 from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
                        BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt, DropnaOpt,
                        ForceNewOpt, GroupOpt, HiddenLayersOpt, HiddenUnitsOpt, JobsOpt,
@@ -43,6 +44,7 @@ def debias(
     group: GroupOpt = None, data_path: DataPathOpt = None,
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    decimal: DecimalOpt = None, group_missing: GroupMissingOpt = "error",
     protected: Annotated[str, typer.Option(help="Protected attribute (a group column).")] = "sex",
     privileged: Annotated[Optional[str], typer.Option(
         help="Its privileged value (defaults: sex male, gender Male, race Caucasian, age "

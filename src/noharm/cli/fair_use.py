@@ -10,6 +10,7 @@ import typer
 from ..errors import ConfigError
 from ._data import DataSource
 from ._errors import friendly
+from ._options import DecimalOpt, GroupMissingOpt, PatientOpt
 from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, ExcludeOpt, GroupOpt,
                        ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, NSamplesOpt, QuietOpt,
                        RandomStateOpt, SepOpt, TargetOpt)
@@ -52,6 +53,8 @@ def fair_use(
     group: GroupOpt = None, data_path: DataPathOpt = None,
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    decimal: DecimalOpt = None, group_missing: GroupMissingOpt = "error",
+    patient: PatientOpt = None,
     dropna: DropnaOpt = False, n_samples: NSamplesOpt = 800,
     attributes: Annotated[Optional[str], typer.Option(
         help="Comma-separated group attributes to audit (default: all), e.g. race,age.")

@@ -8,6 +8,7 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
+from ._options import DecimalOpt, GroupMissingOpt, PatientOpt, TestTargetOpt
 from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
                        TestDataOpt, BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
@@ -38,6 +39,8 @@ def personalize(
     group: GroupOpt = None, data_path: DataPathOpt = None,
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    decimal: DecimalOpt = None, group_missing: GroupMissingOpt = "error",
+    patient: PatientOpt = None, test_target: TestTargetOpt = None,
     test_data: TestDataOpt = None,
     models: Annotated[Optional[str], typer.Option(
         help="Comma-separated models (default: generic,decoupled,conditional-bias,logreg,hgb;"

@@ -6,12 +6,15 @@ an external-validation or prediction file gets exactly the training features: a 
 or unknown column, or a category never seen in training, is an error naming it.
 
 :func:`screen_columns` finds what a clinical file hides: junk cells in a numeric column
-(an error naming them), ID-like columns (excluded, with a warning), empty and mostly
-empty columns, and single features that predict the target almost perfectly (possible
-leaks, named in a warning).
+(an error naming them), numbers written with decimal commas (an error naming
+``--decimal ,``), ID-like columns (excluded, with a warning), empty and mostly empty
+columns, and single features that predict the target almost perfectly (possible leaks,
+named in a warning).  :func:`duplicate_warnings` names copied rows and patient ids that
+repeat; :func:`check_range` refuses a value too large to compute with.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +33,14 @@ ID_MIN_ROWS = 20
 MANY_CATEGORIES = 50
 #: A column with more than this share missing gets a warning
 MOSTLY_MISSING = 0.5
+#: The largest magnitude a value may have: features are computed in float32, where a
+#: larger value becomes infinite (a regression target is held to it too, so its squared
+#: errors stay finite in float64)
+MAX_ABS = float(np.finfo(np.float32).max)
+#: A cell written as a number with a decimal comma (``0,5``, ``-1,25``, ``3,1e-2``)
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+#: A cell with thousands separators only (``1,250``, ``12,000,000``)
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+")
 
 
 @dataclass
@@ -125,10 +136,44 @@ def _missing_like(v: str) -> bool:
     return v in _MISSING_WORDS or (len(v) <= 2 and not any(ch.isalnum() for ch in v))
 
 
-def coerce_numeric(frame: pd.DataFrame) -> pd.DataFrame:
+def _as_numbers(text: pd.Series, decimal: str) -> pd.Series:
+    """``text`` read as numbers (NaN where it is not one); with ``decimal=","`` the comma
+    is the decimal mark and a cell with a dot is not a number (``1.234`` would be a
+    thousands separator there)."""
+    if decimal == ",":
+        text = text.where(~text.str.contains(".", regex=False, na=False)).str.replace(",", ".",
+                                                                           regex=False)
+    return pd.to_numeric(text, errors="coerce")
+
+
+def _decimal_comma_error(name: str, text: pd.Series) -> DatasetError | None:
+    """The error of a text column whose cells are numbers with decimal commas (``0,5``):
+    read as text they would become one feature (or one subgroup) per value."""
+    looks = text.str.fullmatch(_DECIMAL_COMMA)
+    n_comma = int(looks.sum())
+    if n_comma == 0:
+        return None
+    swapped = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    rest = text[swapped.isna()]
+    if not (rest.map(_missing_like).all() or n_comma >= 0.5 * len(text)):
+        return None
+    examples = ", ".join(repr(v) for v in list(dict.fromkeys(text[looks]))[:3])
+    thousands = bool(text[looks].str.fullmatch(_THOUSANDS).all())
+    return DatasetError(
+        f"column {name!r} holds numbers written with a decimal comma ({examples}; {n_comma} "
+        "cell(s)), which would be read as text (one feature or subgroup per value); pass "
+        "--decimal , to read them as numbers (a European export usually also needs --sep "
+        "';')" + ("; if the commas separate thousands instead, remove them from the file"
+                  if thousands else "") + ".")
+
+
+def coerce_numeric(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
     """Text columns whose cells are all numbers become numeric; a column of numbers with a
     few junk cells (at most 20 %, or only missing-value codes such as ``?``) is an error
-    naming them and the fix (``--na-values``)."""
+    naming them and the fix (``--na-values``).
+
+    With ``decimal="."`` a column of numbers written with decimal commas (``0,5``) is an
+    error naming ``--decimal ,``; with ``decimal=","`` such cells are read as numbers."""
     frame = frame.copy()
     for c in frame.columns:
         s = frame[c]
@@ -138,14 +183,17 @@ def coerce_numeric(frame: pd.DataFrame) -> pd.DataFrame:
         if observed.empty:
             continue
         text = observed.astype(str).str.strip()
-        num = pd.to_numeric(text, errors="coerce")
+        num = _as_numbers(text, decimal)
         n_bad = int(num.isna().sum())
+        if decimal == "." and n_bad:
+            err = _decimal_comma_error(str(c), text)
+            if err is not None:
+                raise err
         if n_bad == 0:
-            frame[c] = pd.to_numeric(s.astype(str).str.strip().where(s.notna()),
-                                     errors="coerce")
+            frame[c] = _as_numbers(s.astype(str).str.strip().where(s.notna()), decimal)
         elif n_bad < len(observed) and (n_bad <= JUNK_SHARE * len(observed) or all(
                 _missing_like(v) for v in set(text[num.isna()]))):
-            bad = s.notna() & pd.to_numeric(s.astype(str).str.strip(), errors="coerce").isna()
+            bad = s.notna() & _as_numbers(s.astype(str).str.strip(), decimal).isna()
             codes = sorted(set(text[num.isna()]))[:5]
             raise DatasetError(
                 f"column {str(c)!r} holds numbers except for {n_bad} cell(s) "
@@ -227,6 +275,73 @@ def leak_warnings(X: pd.DataFrame, y: np.ndarray, threshold: float = LEAK_AUROC
     return out
 
 
+#: Name words of a column holding a patient (or stay, admission) id
+_ID_WORDS = {"id", "nbr", "mrn", "patient", "subject", "patientid", "subjectid", "patid"}
+
+
+def _id_name(name: str) -> bool:
+    """``patient_id``, ``PatientID``, ``subject``, ``mrn``, ``patient_nbr``: a name that
+    says the column identifies someone."""
+    words = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", words) if w]
+    return bool(words) and words[-1] in _ID_WORDS
+
+
+def duplicate_warnings(frame: pd.DataFrame, *, ids: Sequence[str] = ()) -> list[str]:
+    """Warnings about rows a split could put on both sides: exact copies of an earlier row,
+    and ids that repeat (in ``ids`` or in a column named like a patient id with many
+    values) - a patient's rows in both the training and the test part inflate the test
+    scores."""
+    out = []
+    n = len(frame)
+    copies = frame.duplicated(keep="first").to_numpy()
+    if copies.any() and not ids:        # with a patient id, a copy stays with its patient
+        first = frame.duplicated(keep=False).to_numpy() & ~copies
+        k = int(copies.sum())
+        out.append(f"{k} row(s) are exact copies of an earlier row (e.g. row "
+                   f"{int(np.flatnonzero(copies)[0]) + 1} repeats row "
+                   f"{int(np.flatnonzero(first)[0]) + 1}): a copy and its original may "
+                   "land on both sides of a split (training and test), which inflates the "
+                   "test scores; remove the copies from the file unless they are different "
+                   "patients, or pass --patient COLUMN to keep each patient's rows together.")
+    for c in frame.columns:
+        s = frame[c]
+        if not _id_name(c) or s.isna().any() or str(c) in ids:
+            continue
+        if pd.api.types.is_float_dtype(s) and not np.all(np.mod(s.to_numpy(), 1) == 0):
+            continue
+        k = int(s.nunique())
+        if n / 10 < k < n:
+            out.append(f"column {str(c)!r} looks like a patient id and repeats ({k} ids on "
+                       f"{n} rows): one patient's rows may land on both sides of a split "
+                       "(training and test), which inflates the test scores; pass --patient "
+                       f"{c} to keep each patient's rows in one part.")
+    return out
+
+
+def check_range(frame: pd.DataFrame, columns: Sequence[str], *, what: str = "the data"
+                ) -> None:
+    """A :class:`~noharm.errors.DatasetError` naming the first cell of ``columns`` that is
+    infinite or larger in magnitude than :data:`MAX_ABS` (it would become infinite in the
+    models' float32 and its squared error would overflow)."""
+    for c in columns:
+        s = frame[c]
+        if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+            continue
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(v) | (np.abs(v) > MAX_ABS)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            value = repr(float(v[r]))
+            more = f"; {int(bad.sum())} cells in all" if bad.sum() > 1 else ""
+            raise DatasetError(
+                f"{what}: column {str(c)!r} has a value too large to compute with (row "
+                f"{r + 1}: {value}{more}); values must lie within +-{MAX_ABS:.3g} (the "
+                "float32 range the models compute in): fix the cell, or mark it missing "
+                f"with --na-values '{c}={value}'.")
+
+
 def check_exclusions(frame: pd.DataFrame, exclude: Sequence[str], *, option: str) -> None:
     unknown = [c for c in exclude if c not in frame.columns]
     if unknown:
@@ -235,5 +350,5 @@ def check_exclusions(frame: pd.DataFrame, exclude: Sequence[str], *, option: str
                                   f"have; available columns: {cols}.")
 
 
-__all__ = ["FeatureSchema", "Screening", "check_exclusions", "coerce_numeric",
-           "leak_warnings", "screen_columns"]
+__all__ = ["MAX_ABS", "FeatureSchema", "Screening", "check_exclusions", "check_range",
+           "coerce_numeric", "duplicate_warnings", "leak_warnings", "screen_columns"]

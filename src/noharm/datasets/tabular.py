@@ -21,11 +21,13 @@ from .._validation import check_binary_y, check_choice, check_column
 from ..errors import ConfigError, DatasetError, GroupError, MissingValuesError, TargetError
 from ..groups import GroupSpec
 from .cohort import Cohort
-from .features import (FeatureSchema, check_exclusions, coerce_numeric, leak_warnings,
-                       screen_columns)
-from .reading import ReadOptions, apply_na_values, read_table
+from .features import (FeatureSchema, check_exclusions, check_range, coerce_numeric,
+                       duplicate_warnings, leak_warnings, screen_columns)
+from .reading import ReadOptions, apply_na_values, read_table, strip_header
 
 IMPUTE = ("median", "none")
+#: ``--group-missing``: a missing group value is an error, drops its row, or is a level
+GROUP_MISSING = ("error", "drop", "own")
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
         ">": operator.gt, "<": operator.lt}
 _EXPR = re.compile(r"^\s*(.+?)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
@@ -74,9 +76,16 @@ class Target:
 
 
 def _check_columns(frame: pd.DataFrame, target: Target, spec: GroupSpec,
-                   exclude: Sequence[str], keep: Sequence[str]) -> None:
+                   exclude: Sequence[str], keep: Sequence[str],
+                   patient: str | None = None) -> None:
     check_column(frame, target.column, role="target")
     for c in spec.columns:
+        pieces = [p.strip() for p in c.split(",")]
+        if c not in frame.columns and len(pieces) > 1 and all(p in frame.columns
+                                                              for p in pieces):
+            raise ConfigError(f"--group {c} names several columns; --group takes one attribute "
+                              "each (commas separate cut points, as in age:50,60): repeat it, "
+                              + " ".join(f"--group {p}" for p in pieces) + ".")
         check_column(frame, c, role="group")
     if target.column in spec.columns:
         raise ConfigError(f"{target.column!r} is both the target and a group column.")
@@ -87,6 +96,28 @@ def _check_columns(frame: pd.DataFrame, target: Target, spec: GroupSpec,
         raise ConfigError(f"--exclude {clash[0]} names the target or a group column; those are "
                           "never features unless kept as groups (--drop-group-columns drops "
                           "group columns).")
+    if patient is not None:
+        check_column(frame, patient, role="patient id")
+        if patient == target.column or patient in spec.columns:
+            raise ConfigError(f"--patient {patient} names the target or a group column; give "
+                              "the column that identifies the patient.")
+
+
+def expand_columns(items: Sequence[str], columns: Sequence[str], *, option: str
+                   ) -> list[str]:
+    """The column names of a list option given repeatedly and/or comma-separated
+    (``--exclude a,b --exclude c``); an item that is itself a column name (with a comma)
+    is kept whole.  An item naming nothing (``','``) is an error."""
+    have = {str(c) for c in columns}
+    out: list[str] = []
+    for item in items:
+        item = str(item).strip()
+        names = [item] if item in have else [p.strip() for p in item.split(",") if p.strip()]
+        if not names:
+            raise ConfigError(f"{option} {item!r} names no column; give e.g. {option} a,b "
+                              "(or repeat the option), or leave it out.")
+        out += [n for n in names if n not in out]
+    return out
 
 
 def _rows(mask: np.ndarray, k: int = 5) -> str:
@@ -94,12 +125,78 @@ def _rows(mask: np.ndarray, k: int = 5) -> str:
     return ", ".join(str(int(r) + 1) for r in rows[:k]) + (", ..." if len(rows) > k else "")
 
 
+def _missing_groups(frame: pd.DataFrame, spec: GroupSpec, policy: str, warnings_: list[str]
+                    ) -> pd.DataFrame:
+    """Apply ``--group-missing`` to the rows whose group value is missing: an error naming
+    the option (``error``), those rows left out with a note (``drop``), or nothing here
+    (``own``: :meth:`GroupSpec.transform` labels them ``COLUMN=missing``)."""
+    gaps = {c: frame[c].isna().to_numpy() for c in spec.columns}
+    gaps = {c: m for c, m in gaps.items() if m.any()}
+    if not gaps or policy == "own":
+        return frame
+    col, first = next(iter(gaps.items()))
+    if policy == "error":
+        raise MissingValuesError(
+            f"group column {col!r} is missing on {int(first.sum())} row(s) (rows "
+            f"{_rows(first)}); pass --group-missing drop to leave those rows out, or "
+            "--group-missing own to make them a subgroup of their own (--dropna would drop "
+            "every row with any missing value).")
+    rows = np.logical_or.reduce(list(gaps.values()))
+    kept = frame.loc[~rows].reset_index(drop=True)
+    if len(kept) == 0:
+        raise DatasetError("no rows left after leaving out the rows whose group value is "
+                           "missing (--group-missing drop); use --group-missing own.")
+    per = ", ".join(f"{c}: {int(m.sum())}" for c, m in gaps.items())
+    warnings_.append(f"{int(rows.sum())} row(s) with a missing group value ({per}; rows "
+                     f"{_rows(rows)}) were left out (--group-missing drop); {len(kept)} rows "
+                     "remain.")
+    return kept
+
+
+def _value_key(v: object) -> object:
+    """A target value as compared across files: a number by value (``1`` == ``1.0``),
+    text stripped."""
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    try:
+        x = float(v)                                   # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(v).strip()
+    return x if np.isfinite(x) else str(v).strip()
+
+
+def _map_target(y_raw: pd.Series, classes: Sequence[str], *, name: str, column: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The 0/1 target of an external file whose values are mapped BY VALUE onto the
+    training file's two ``classes`` (negative, positive); a value the training file
+    does not have is an error (never a guess by sort order)."""
+    keys = [_value_key(c) for c in classes]
+    if keys[0] == keys[1]:
+        raise TargetError(f"the training target's classes {list(classes)} are ambiguous; "
+                          "recode the target.")
+    got = y_raw.map(_value_key)
+    unknown = sorted({str(v) for v, k in zip(y_raw, got) if k not in keys})
+    if unknown:
+        raise TargetError(
+            f"the target {column!r} of {name} takes the value(s) {unknown[:5]}, which the "
+            f"training file's target (values {list(classes)}) does not; recode the file to "
+            f"the training values, or pass --test-target '{column}==VALUE' with VALUE the "
+            f"test file's value that means {classes[1]!r} (the training's positive class).")
+    y01 = (got == keys[1]).to_numpy(dtype=np.int64)
+    if len(np.unique(y01)) < 2:
+        raise TargetError(f"the target {column!r} of {name} has a single class "
+                          f"({classes[int(y01[0])]!r}); an external file needs both classes.")
+    return y01, np.asarray(list(classes), dtype=object)
+
+
 def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
                  groups: Sequence[str] | GroupSpec, drop_group_columns: bool = False,
                  dropna: bool = False, task: str = "classification",
                  read: ReadOptions | None = None, exclude: Sequence[str] = (),
                  keep: Sequence[str] = (), impute: str = "median",
-                 schema: FeatureSchema | None = None) -> Cohort:
+                 schema: FeatureSchema | None = None, group_missing: str = "error",
+                 patient: str | None = None,
+                 target_classes: Sequence[str] | None = None) -> Cohort:
     """Build a Cohort from the user's table.
 
     Parameters
@@ -113,40 +210,63 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
     dropna : drop every row with a missing value (instead of imputing).
     task : ``"classification"`` (binary target, coded 0/1) or ``"regression"``.
     read : how to read the file (:class:`~noharm.datasets.reading.ReadOptions`:
-        delimiter, header-less names, missing-value codes).
-    exclude : columns never used as features (identifiers, leaks).
-    keep : ID-like columns to keep as features anyway (they are excluded by default).
+        delimiter, header-less names, missing-value codes, decimal mark).
+    exclude : columns never used as features (identifiers, leaks); an item may list
+        several, comma-separated (``"id,visit"``).
+    keep : ID-like columns to keep as features anyway (they are excluded by default);
+        comma-separated like ``exclude``.
     impute : ``"median"`` (default): missing feature values stay NaN and every model fills
         them from its training rows (median plus a missing indicator); ``"none"``: a
         missing feature value is an error.
     schema : the feature encoding of a training file; given, this file is encoded the same
         way (external validation, prediction), its columns matched by name.
+    group_missing : a row whose group value is missing: ``"error"`` (default, naming the
+        other choices), ``"drop"`` (leave those rows out, with a warning saying how many)
+        or ``"own"`` (a subgroup of its own, ``COLUMN=missing``).
+    patient : the column identifying the patient: a patient's rows are never split
+        between training and test (the cohort's ``split_by``); not a feature.
+    target_classes : the training file's two target values (``meta["target_classes"]``
+        of its cohort): this file's target is mapped onto them BY VALUE, and a value the
+        training file does not have is an error (external validation).
 
-    Text columns become one 0/1 feature per value.  The cohort's ``meta`` records the
-    reading options, the target expression, the excluded columns, the warnings and the
-    feature schema.
+    Text columns become one 0/1 feature per value.  Spaces around header names are
+    removed (with a warning).  The cohort's ``meta`` records the reading options, the
+    target expression, the excluded columns, the warnings and the feature schema.
     """
     check_choice(impute, name="impute", choices=IMPUTE)
+    check_choice(group_missing, name="group_missing", choices=GROUP_MISSING)
     read = read or ReadOptions()
     tgt = Target.parse(target)
+    warnings_: list[str] = []
     if isinstance(data, pd.DataFrame):
-        frame = apply_na_values(data.copy(), read)
+        frame = apply_na_values(strip_header(data.copy(), warnings_), read)
     else:
-        frame = read_table(data, read)
-    frame.columns = [str(c) for c in frame.columns]
+        frame = read_table(data, read, notes=warnings_)
     spec = groups if isinstance(groups, GroupSpec) else GroupSpec.parse(groups)
-    exclude, keep = [str(c) for c in exclude], [str(c) for c in keep]
-    _check_columns(frame, tgt, spec, exclude, keep)
+    exclude = expand_columns(exclude, frame.columns, option="--exclude")
+    keep = expand_columns(keep, frame.columns, option="--keep")
+    patient = None if patient is None else str(patient).strip()
+    _check_columns(frame, tgt, spec, exclude, keep, patient)
     n_raw = len(frame)
     if n_raw == 0:
         raise DatasetError("the data file has a header but no rows; check the file.")
-    frame = coerce_numeric(frame.drop(columns=exclude))
+    if schema is None:
+        warnings_ += duplicate_warnings(frame, ids=[patient] if patient else ())
+    frame = coerce_numeric(frame.drop(columns=exclude), decimal=read.decimal)
+    check_range(frame, [c for c in frame.columns if c != patient and (
+        c != tgt.column or task == "regression")], what=_name(data))
+    if patient is not None and frame[patient].isna().any():
+        gap = frame[patient].isna().to_numpy()
+        raise MissingValuesError(f"the patient id {patient!r} is missing on "
+                                 f"{int(gap.sum())} row(s) (rows {_rows(gap)}); fill them in "
+                                 "the file (every row needs its patient).")
     if dropna:
         frame = frame.dropna().reset_index(drop=True)
         if len(frame) == 0:
             raise DatasetError("no rows left after dropping the rows with missing values "
                                "(--dropna): every row has a gap; drop --dropna to impute "
                                "them instead.")
+    frame = _missing_groups(frame, spec, group_missing, warnings_)
     missing_y = frame[tgt.column].isna().to_numpy()
     if missing_y.any():
         raise MissingValuesError(
@@ -164,16 +284,22 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
             raise TargetError(f"target {tgt.column!r} must be numeric for --task regression."
                               ) from None
         classes = np.array([np.nan, np.nan])
+    elif target_classes is not None and tgt.op is None:
+        y01, classes = _map_target(y_raw, [str(c) for c in target_classes], name=_name(data),
+                                   column=tgt.column)
     else:
         y01, classes = check_binary_y(y_raw, name=f"target {tgt.expression!r}")
-    group_frame = spec.transform(frame)
+        if target_classes is not None:          # an expression: its 1 is the positive class
+            classes = np.asarray([str(c) for c in target_classes], dtype=object)
+    group_frame = spec.transform(frame, "own" if group_missing == "own" else "error")
     for a in spec.attributes if schema is None else ():   # an external file may be one group
         labels = group_frame[a.column].unique()
         if len(labels) < 2:
             raise GroupError(f"group {a.column!r} puts every row in one subgroup "
                              f"({labels[0]!r}); {_group_hint(frame[a.column], a.column)}.")
-    features = frame.drop(columns=[tgt.column] + (spec.columns if drop_group_columns else []))
-    warnings_: list[str] = []
+    split_by = None if patient is None else frame[patient].reset_index(drop=True)
+    features = frame.drop(columns=[tgt.column] + (spec.columns if drop_group_columns else [])
+                          + ([patient] if patient is not None else []))
     if schema is None:
         screening = screen_columns(features, keep=keep)
         features = features.drop(columns=screening.drop)
@@ -201,15 +327,17 @@ def load_tabular(data: str | os.PathLike | pd.DataFrame, *, target: str,
     if task != "regression":
         warnings_ += leak_warnings(X, y01)
     meta = {"name": _name(data), "target": tgt.column, "target_expression": tgt.expression,
-            "task": task, "positive_class": str(classes[1]), "rows_raw": n_raw,
-            "rows": int(len(frame)), "group_spec": spec.describe(),
+            "task": task, "positive_class": str(classes[1]),
+            "target_classes": None if task == "regression" else [str(c) for c in classes],
+            "rows_raw": n_raw, "rows": int(len(frame)), "group_spec": spec.describe(),
+            "group_missing": group_missing, "patient": patient,
             "group_hint": "; ".join(_group_hint(frame[a.column], a.column)
                                     for a in spec.attributes),
             "read": read.to_dict(), "excluded": exclude, "excluded_auto": excluded_auto,
             "impute": impute, "missing_cells": int(X.isna().sum().sum()),
             "warnings": warnings_, "schema": schema.to_dict()}
     return Cohort(X=X.reset_index(drop=True), y=pd.Series(y01, name=tgt.column),
-                  groups=group_frame.reset_index(drop=True), meta=meta)
+                  groups=group_frame.reset_index(drop=True), meta=meta, split_by=split_by)
 
 
 @dataclass
@@ -230,9 +358,8 @@ def encode_new(data: str | os.PathLike | pd.DataFrame, *, schema: FeatureSchema,
     excluded columns) is an error naming it.  Group labels come from ``groups`` (the
     training specs) when every group column is present."""
     read = read or ReadOptions()
-    frame = apply_na_values(data.copy(), read) if isinstance(data, pd.DataFrame) else \
-        read_table(data, read)
-    frame.columns = [str(c) for c in frame.columns]
+    frame = apply_na_values(strip_header(data.copy()), read) if isinstance(
+        data, pd.DataFrame) else read_table(data, read)
     spec = GroupSpec.parse(groups)
     known = set(known) | set(spec.columns)
     extra = [c for c in frame.columns if c not in set(schema.order) and c not in known]
@@ -242,7 +369,7 @@ def encode_new(data: str | os.PathLike | pd.DataFrame, *, schema: FeatureSchema,
     if len(frame) == 0:
         raise DatasetError(f"{_name(data)} has a header but no rows.")
     numeric = [c for c in schema.numeric if c in frame.columns]
-    frame[numeric] = coerce_numeric(frame[numeric])        # junk cells: an error naming them
+    frame[numeric] = coerce_numeric(frame[numeric], decimal=read.decimal)   # junk: an error
     X = schema.transform(frame, what=_name(data))
     absent = [c for c in spec.columns if c not in frame.columns]
     sub = None if absent else spec.labels(frame).to_numpy().astype(str)
@@ -277,4 +404,5 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.4g}"
 
 
-__all__ = ["IMPUTE", "NewData", "Target", "encode_new", "load_tabular", "read_table"]
+__all__ = ["GROUP_MISSING", "IMPUTE", "NewData", "Target", "encode_new", "expand_columns",
+           "load_tabular", "read_table"]
