@@ -60,7 +60,7 @@ def test_null_cohorts_certify_a_gain_at_most_alpha():
     hits = 0
     for r in range(100):
         c = make_null_cohort(800, random_state=r)
-        a = FairUseAudit(LOGREG, metrics=("log-loss",), random_state=r).fit(
+        a = FairUseAudit(LOGREG, metrics=("log-loss",), explain=False, random_state=r).fit(
             c.X, c.y, sensitive_features=c.groups)
         hits += bool((a.summary_["rationality"] == "holds").any()
                      or (a.summary_["vs_every_blind"] == "helps").any())
@@ -71,7 +71,8 @@ def test_every_metric_has_a_row_and_small_groups_are_not_tested():
     c = make_null_cohort(300, random_state=0)
     a = FairUseAudit(LOGREG, min_units=40).fit(c.X, c.y, sensitive_features=c.groups)
     r = a.rationality_
-    assert set(r["metric"]) == {"log-loss", "zero-one", "auroc", "brier"}
+    assert set(r["metric"]) == {"log-loss", "zero-one", "auroc", "brier", "sufficiency",
+                                "incomprehensiveness"}
     small = r[r["n"] < 40]
     assert len(small) and (small["verdict"] == "cannot tell").all()
     assert (small["p_helps"] == 1).all()
@@ -147,3 +148,17 @@ def test_the_study_deploys_an_aware_form_only_where_it_helps_and_saves_it(tmp_pa
     assert p.shape == (3000,) and np.isfinite(p).all()
     with pytest.raises(ConfigError, match="unknown model 'logreg-aware' for regression"):
         PersonalizationStudy(models=("linreg", "logreg-aware"), task="regression")
+
+
+def test_explanation_bop_compares_each_forms_own_explanations():
+    """Sufficiency / incomprehensiveness of blind and aware forms by feature ablation:
+    told the planted attribute, gradient boosting explains old women's predictions with
+    fewer features (sufficiency BoP > 0), and the blind and aware costs differ."""
+    c = make_interaction_cohort(3000, shift=4, random_state=0)
+    a = FairUseAudit({"hgb": ReferenceClassifier("hgb")}, metrics=("log-loss",)).fit(
+        c.X, c.y, sensitive_features=c.groups)
+    r = a.rationality_.set_index(["metric", "group"])
+    assert r.loc[("sufficiency", "old_female"), "verdict"] == "helps"
+    e = a.rationality_[a.rationality_["metric"].isin(["sufficiency", "incomprehensiveness"])]
+    assert len(e) == 8 and (e["cost_blind"] != e["cost_aware"]).all()
+    assert (e["cost_blind"][e["metric"] == "sufficiency"] >= 0).all()

@@ -17,7 +17,11 @@ asks, per group ``s`` (Suriyakumar, Ghassemi & Ustun, ICML 2023; seed 001):
   to each other group ``s'``: envy if some ``s'`` gives ``s`` a significantly lower
   log-loss than its own attribute;
 * the **minimal group BoP** gamma = min_s BoP(s) (seed 001) and its test of H0: gamma <= 0
-  (rejected only if every group gains: an intersection-union test, p = max_s p_s).
+  (rejected only if every group gains: an intersection-union test, p = max_s p_s);
+* with ``explain=True``, the BoP for **explanation quality** (seed 001): sufficiency and
+  incomprehensiveness of each form's top ``top_frac`` features by feature ablation
+  (:func:`noharm.audit.explain.explanation_costs`; a removed feature takes its mean on the
+  fit rows, so no audited row shapes it), model-agnostic, so every family has them.
 
 The tests are those of the guard (:func:`noharm.audit.guard.guard_tests`: studentized
 bootstrap, exact McNemar for 0-1 loss, DeLong for AUROC; per patient with ids; groups
@@ -38,9 +42,10 @@ from .._validation import (check_binary_y, check_choice, check_fraction, check_g
 from ..errors import ConfigError, GroupError, NotFittedError
 from ..inference import holm
 from ..splits import holdout
-from .guard import MIN_GUARD_UNITS, guard_tests
+from .guard import MIN_GUARD_UNITS, _unit_means, guard_tests
 
 METRICS = ("log-loss", "zero-one", "auroc", "brier")
+EXPLANATION = ("sufficiency", "incomprehensiveness")
 _GUARD_METRIC = {"log-loss": "log-loss", "zero-one": "zero-one", "auroc": "auroc",
                  "brier": "squared-error"}
 
@@ -72,6 +77,8 @@ class FairUseAudit(BaseEstimator):
         grouped by ``patient_ids``), default 0.3.
     alpha : family-wise error level of each metric's tests (Holm), default 0.05.
     min_units : groups with fewer audit units are not tested, default 20.
+    explain : add the explanation BoP (sufficiency, incomprehensiveness), default True.
+    top_frac : share of the features kept / removed by the explanation costs, default 0.4.
     random_state : seed of the split (the families keep their own seeds).
 
     Attributes
@@ -90,7 +97,8 @@ class FairUseAudit(BaseEstimator):
     def __init__(self, families: dict | None = None, *, group_columns: tuple = (),
                  proxies: tuple = (), encoding: str = "intersectional",
                  metrics: tuple = METRICS, audit_size: float = 0.3, alpha: float = 0.05,
-                 min_units: int = MIN_GUARD_UNITS, random_state: int = 0):
+                 min_units: int = MIN_GUARD_UNITS, explain: bool = True,
+                 top_frac: float = 0.4, random_state: int = 0):
         self.families = families
         self.group_columns = group_columns
         self.proxies = proxies
@@ -99,6 +107,8 @@ class FairUseAudit(BaseEstimator):
         self.audit_size = audit_size
         self.alpha = alpha
         self.min_units = min_units
+        self.explain = explain
+        self.top_frac = top_frac
         self.random_state = random_state
 
     # -- fitting --------------------------------------------------------------------------
@@ -159,6 +169,10 @@ class FairUseAudit(BaseEstimator):
         pa = {f: m.predict_proba(Xa, sensitive_features=Aa)[:, 1] for f, m in self.aware_.items()}
         self.audit_rows_ = audit
         self.rationality_ = self._rationality(ya, ga, p0, pa, ia)
+        if self.explain:
+            self.rationality_ = pd.concat(
+                [self.rationality_, self._explanation(Xf, Af, Xa, Aa, ga, ia)],
+                ignore_index=True)
         self.versus_blind_ = self._versus_blind(ya, ga, p0, pa, ia)
         level_attrs = {g: attrs.iloc[np.flatnonzero(labels == g)[0]] for g in names}
         self.envy_ = self._envy(Xa, ya, ga, ia, pa, level_attrs, attrs.columns)
@@ -196,6 +210,62 @@ class FairUseAudit(BaseEstimator):
                                              "cannot tell"))
             frames.append(t)
         return pd.concat(frames, ignore_index=True)
+
+    def _explanation(self, Xf, Af, Xa, Aa, g, ids) -> pd.DataFrame:
+        """Sufficiency and incomprehensiveness BoP per family and group (feature
+        ablation on each form's own inputs; baselines: the fit rows' means)."""
+        import torch
+
+        from ..inference import smallest_detectable, studentized_bootstrap_test
+        from .explain import explanation_costs
+        costs: dict[str, dict[str, dict]] = {}
+        for fam in self.blind_:
+            for form, model in (("blind", self.blind_[fam]), ("aware", self.aware_[fam])):
+                F_fit = model._features(Xf, Af).to_numpy(np.float64)
+                F_aud = model._features(Xa, Aa)
+                values = np.array(F_aud.to_numpy(np.float32))          # writable copy
+                cols, inner = list(F_aud.columns), model.estimator_
+
+                def forward(x, codes, cols=cols, inner=inner):
+                    frame = pd.DataFrame(x.detach().numpy(), columns=cols)
+                    return torch.from_numpy(np.asarray(inner.predict_proba(frame))[:, 1]
+                                            .astype(np.float32))
+                costs.setdefault(fam, {})[form] = explanation_costs(
+                    forward, values, method="feature_ablation",
+                    top_frac=self.top_frac, baseline=np.nanmean(F_fit, 0))
+        rows = []
+        level = self.alpha / (2 * len(costs) * len(set(g)))     # Holm's first step
+        for metric in EXPLANATION:
+            block = []
+            for fam, c in costs.items():
+                d = c["blind"][metric] - c["aware"][metric]
+                for grp in sorted(set(g)):
+                    m = g == grp
+                    u = d[m] if ids is None else _unit_means(d[m], ids[m])
+                    n = len(u)
+                    mean, lo, hi, p_up = studentized_bootstrap_test(
+                        u, random_state=self.random_state)
+                    _, _, _, p_down = studentized_bootstrap_test(
+                        -u, random_state=self.random_state)
+                    if n < self.min_units:
+                        p_up = p_down = 1.0
+                    sd = float(np.std(u, ddof=1)) if n > 1 else float("nan")
+                    block.append({"family": fam, "metric": metric, "group": grp, "n": n,
+                                  "cost_blind": float(c["blind"][metric][m].mean()),
+                                  "cost_aware": float(c["aware"][metric][m].mean()),
+                                  "bop": mean, "ci_low": lo, "ci_high": hi,
+                                  "p_helps": p_up, "p_harms": p_down,
+                                  "detectable": (float("inf") if n < self.min_units or
+                                                 not sd > 0 else
+                                                 smallest_detectable(sd, n, level))})
+            t = pd.DataFrame(block)
+            adj = holm(np.concatenate([t["p_helps"], t["p_harms"]]))
+            t["p_holm_helps"], t["p_holm_harms"] = adj[:len(t)], adj[len(t):]
+            t["verdict"] = np.where(t["p_holm_helps"] < self.alpha, "helps",
+                                    np.where(t["p_holm_harms"] < self.alpha, "harms",
+                                             "cannot tell"))
+            rows.append(t)
+        return pd.concat(rows, ignore_index=True)
 
     def _versus_blind(self, y, g, p0, pa, ids) -> pd.DataFrame:
         metric = self.metrics[0]

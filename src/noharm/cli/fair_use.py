@@ -73,6 +73,9 @@ def fair_use(
     alpha: Annotated[float, typer.Option(help="Family-wise error level (Holm).")] = 0.05,
     min_n: Annotated[int, typer.Option(
         help="Groups with fewer audit units are not tested.")] = 20,
+    no_explain: Annotated[bool, typer.Option(
+        "--no-explain", help="Skip the explanation BoP (sufficiency, "
+        "incomprehensiveness).")] = False,
     eps: Annotated[float, typer.Option(
         help="Smallest benefit worth detecting (log-loss), for k_max.")] = 0.01,
     random_state: RandomStateOpt = 0,
@@ -114,7 +117,8 @@ def fair_use(
             "forms; --proxy COL removes one.")
     audit = FairUseAudit(fams, group_columns=tuple(group_columns), proxies=tuple(proxies),
                          encoding=encoding, audit_size=audit_size, alpha=alpha,
-                         min_units=min_n, random_state=random_state)
+                         min_units=min_n, explain=not no_explain,
+                         random_state=random_state)
     say(f"fair use on {cohort.name}: {len(cohort)} rows, attributes {list(attrs.columns)}, "
         f"families {list(fams)}; removed from both forms: {group_columns + proxies or 'none'}")
     audit.fit(cohort.X, cohort.y, sensitive_features=attrs,
@@ -149,6 +153,20 @@ def render(audit, cohort, attrs, eps: float) -> str:
                      f"{r['envy']}")
     lines.append("```")
     lines.append("")
+    expl = audit.rationality_[audit.rationality_["metric"].isin(
+        ("sufficiency", "incomprehensiveness"))]
+    if len(expl):
+        lines += [textwrap.fill(f"Explanation BoP x 100 (blind minus aware cost of the top "
+                                f"{audit.top_frac:.0%} features by feature ablation; > 0: "
+                                "the aware form's explanations are better):", 96), "", "```",
+                  f"{'family':8s} {'group':24s} {'sufficiency':>24s}  "
+                  f"{'incomprehensiveness':>24s}"]
+        for (fam, grp), d in expl.groupby(["family", "group"], sort=False):
+            cell = {r["metric"]: f"{100 * r['bop']:+.1f} {r['verdict']}"
+                    for _, r in d.iterrows()}
+            lines.append(f"{fam:8s} {str(grp)[:24]:24s} {cell.get('sufficiency', '–'):>24s}  "
+                         f"{cell.get('incomprehensiveness', '–'):>24s}")
+        lines += ["```", ""]
     for _, g in audit.gamma_.iterrows():
         if g["gamma"] != g["gamma"]:
             lines.append(f"{g['family']}: minimal group BoP not estimable (no group has "
