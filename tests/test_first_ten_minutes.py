@@ -110,6 +110,20 @@ def test_a_deleted_guarded_folder_says_how_to_get_it_back(run_dir, tmp_path):
     assert "saved in parts" in _err(runner.invoke(app, args))
 
 
+def test_predict_with_a_model_of_a_built_in_dataset_says_what_to_do(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["personalize", "--n-samples", "120", "--models", "generic",
+                              "--no-guard", "--output", str(out), *SMALL])
+    assert res.exit_code == 0, res.output
+    _frame(5).to_csv(tmp_path / "x.csv", index=False)
+    msg = _err(runner.invoke(app, ["predict", "--model", str(out / "models" / "generic" /
+                                                          "split0"),
+                                   "--data", str(tmp_path / "x.csv"),
+                                   "--out", str(tmp_path / "p.csv")]))
+    assert "was trained on the built-in dataset synthetic" in msg
+    assert "train on a file instead (noharm personalize --data FILE" in msg
+
+
 # ------------------------------------------------------------------ 2. report
 def test_report_never_replaces_a_file_it_did_not_write(run_dir, tmp_path):
     notes = tmp_path / "notes.txt"

@@ -36,6 +36,17 @@ def _features_of(model: Path) -> tuple[Path, dict]:
             if doc.get("format") != "noharm-features":
                 raise PersistenceError(f"{f} is not a noharm features file.")
             return f, doc
+    from ..experiments.rundir import read_config
+    for d in [model, *model.resolve().parents][:4]:
+        cfg = read_config(d)
+        src = (cfg or {}).get("data_source") or {}
+        if cfg is not None and not src.get("data") and not src.get("images"):
+            raise PersistenceError(
+                f"{d} was trained on the built-in dataset {src.get('dataset') or 'synthetic'}"
+                ", whose loader "
+                f"recodes its columns, so it has no {FEATURES_FILE} to read a new file with; "
+                "train on a file instead (noharm personalize --data FILE --target COL --group "
+                "... --output DIR) and predict with DIR/models/guarded/split0.")
     raise PersistenceError(
         f"no {FEATURES_FILE} above {model}: predict needs a model saved by a noharm run on "
         "your own --data file (DIR/models/<model>/split<o>, or DIR/models/guarded/split<o>).")
