@@ -165,6 +165,18 @@ def test_decimal_comma_files_read_with_decimal_and_are_refused_without(tmp_path)
     # with --decimal ',', a cell with a dot is not silently a number (1.234 = 1234 there)
     with pytest.raises(DatasetError, match=r"row 2: '1\.5'"):
         coerce_numeric(pd.DataFrame({"v": ["0,5", "1.5"] + ["2,5"] * 10}), decimal=",")
+    # ... nor a column of dotted numbers (silently text, one feature per value, otherwise)
+    dots = tmp_path / "dots.csv"
+    df.to_csv(dots, sep=";", index=False)
+    line = _err(_show("--data", dots, "--target", "y", "--group", "sex", "--decimal", ","))
+    assert "column 'a' holds numbers written with a dot" in line and "drop --decimal ," in line
+    # a header-less file whose every number has a decimal comma: ',' is not sniffed as the
+    # delimiter once --decimal ',' is given
+    bare = tmp_path / "bare.txt"
+    bare.write_text("".join(f"{i},5;{i},25;{i % 2};{'FM'[i % 2]}\n" for i in range(40)))
+    c = load_tabular(bare, target="y", groups=["sex"],
+                     read=ReadOptions(names=("u", "v", "y", "sex"), decimal=","))
+    assert c.X["u"].tolist()[:2] == [0.5, 1.5] and c.X["v"].tolist()[1] == 1.25
 
 
 # 4. external validation maps the target by value -------------------------------------------

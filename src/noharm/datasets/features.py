@@ -167,6 +167,22 @@ def _decimal_comma_error(name: str, text: pd.Series) -> DatasetError | None:
                   if thousands else "") + ".")
 
 
+def _decimal_point_error(name: str, text: pd.Series) -> DatasetError | None:
+    """The error of a text column, in a file read with ``--decimal ,``, whose cells are
+    numbers with a dot (``1.5``, or ``1.234`` with a thousands dot): neither reading is
+    safe to guess."""
+    dotted = text.str.contains(".", regex=False, na=False)
+    num = pd.to_numeric(text, errors="coerce")
+    if not dotted.any() or not (num.notna() | text.map(_missing_like)).all():
+        return None
+    examples = ", ".join(repr(v) for v in list(dict.fromkeys(text[dotted]))[:3])
+    return DatasetError(
+        f"column {name!r} holds numbers written with a dot ({examples}) although --decimal , "
+        "says the decimal mark is a comma; if the dot is a decimal point, this file (or "
+        "column) is not a decimal-comma export: drop --decimal ,; if the dots separate "
+        "thousands, remove them from the file.")
+
+
 def coerce_numeric(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
     """Text columns whose cells are all numbers become numeric; a column of numbers with a
     few junk cells (at most 20 %, or only missing-value codes such as ``?``) is an error
@@ -187,6 +203,10 @@ def coerce_numeric(frame: pd.DataFrame, decimal: str = ".") -> pd.DataFrame:
         n_bad = int(num.isna().sum())
         if decimal == "." and n_bad:
             err = _decimal_comma_error(str(c), text)
+            if err is not None:
+                raise err
+        if decimal == "," and n_bad:
+            err = _decimal_point_error(str(c), text)
             if err is not None:
                 raise err
         if n_bad == 0:
