@@ -117,6 +117,13 @@ def test_missing_group_values_error_drop_or_own(tmp_path):
     line = _err(_show("--data", path, "--target", "y", "--group", "Gender",
                       "--group-missing", "keep"))
     assert "--group-missing must be one of" in line
+    # a numeric attribute cut into bins gets its own level too; a clash is refused
+    from noharm.groups import GroupSpec
+    df = pd.DataFrame({"age": [30, np.nan, 70], "s": ["a", None, "s=missing"]})
+    assert GroupSpec.parse(["age:60"]).labels(df[["age"]], "own").tolist() == \
+        ["age<60", "age=missing", "age>=60"]
+    with pytest.raises(ConfigError, match="already has a value 's=missing'"):
+        GroupSpec.parse(["s"]).transform(df, "own")
 
 
 def test_group_missing_is_recorded_and_reloads_identically(tmp_path):
@@ -244,6 +251,11 @@ def test_copied_rows_and_repeated_patient_ids_are_warned(tmp_path):
     assert p.split_by.tolist() == twice["patient_id"].tolist()
     assert "patient_id" not in p.X.columns
     assert not any("copies" in x or "repeats" in x for x in p.meta["warnings"])
+    gap = twice.astype({"patient_id": object})
+    gap.loc[4, "patient_id"] = None
+    with pytest.raises(NoharmError, match=r"patient id 'patient_id' is missing on 1 row\(s\) "
+                                          r"\(rows 5\)"):
+        load_tabular(gap, target="y", groups=["sex"], patient="patient_id")
     clean = tmp_path / "clean.csv"
     df.to_csv(clean, index=False)
     assert not any("copies" in x or "repeats" in x

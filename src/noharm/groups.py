@@ -94,7 +94,7 @@ class Attribute:
             raise MissingValuesError(
                 f"group column {self.column!r} has {int(gap.sum())} missing values; drop "
                 "those rows, fill them with an explicit category, or make them a group of "
-                "their own (missing='own'; on the command line --group-missing drop or own).")
+                "their own (missing='own').")
         if gap.any():
             label = missing_label(self.column)
             known = self._labels(frame.loc[~gap])
