@@ -64,7 +64,7 @@ def test_data_list_says_where_each_dataset_resolves(data_dir, monkeypatch, tmp_p
         in res.stdout
     monkeypatch.setenv("NOHARM_DATA_DIR", str(tmp_path))
     res = runner.invoke(app, ["data", "list"])
-    assert "heart" in res.stdout and "downloaded on first use" in res.stdout
+    assert "heart" in res.stdout and "(shipped with noharm)" in res.stdout
     assert "mimic3/cohort.parquet under NOHARM_DATA_DIR" in res.stdout
 
 

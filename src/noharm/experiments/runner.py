@@ -176,8 +176,9 @@ def _columns_left_out(data: StudyData, plan: Plan) -> list[str]:
     every row, or one value) on the training rows of some of its runs: every model
     leaves such a column out of those runs (it has nothing to learn from)."""
     X = data.X
-    if not isinstance(X, pd.DataFrame) or X.empty:
-        return []
+    if not isinstance(X, pd.DataFrame) or X.empty or not all(
+            pd.api.types.is_numeric_dtype(t) for t in X.dtypes):
+        return []                      # image cohorts: X holds file paths
     values = X.to_numpy(dtype=np.float64, na_value=np.nan)
     notes = []
     for outer in range(plan.spec.outer_splits):

@@ -124,7 +124,9 @@ class ReferenceRegressor(RegressorMixin, SklearnRuns):
 def predict_runs(model: Any, X: Any, groups: Any) -> np.ndarray:
     """Run predictions of any noharm model: P(y = 1) of a classifier, the prediction of
     a regressor; shape (n_runs, n)."""
-    if hasattr(model, "predict_runs"):
+    regressor = (model._is_regressor() if hasattr(model, "_is_regressor")  # the forms
+                 else hasattr(model, "predict_runs"))
+    if regressor:
         return model.predict_runs(X, sensitive_features=groups)
     return model.predict_proba_runs(X, sensitive_features=groups)
 
