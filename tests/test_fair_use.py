@@ -162,3 +162,19 @@ def test_explanation_bop_compares_each_forms_own_explanations():
     e = a.rationality_[a.rationality_["metric"].isin(["sufficiency", "incomprehensiveness"])]
     assert len(e) == 8 and (e["cost_blind"] != e["cost_aware"]).all()
     assert (e["cost_blind"][e["metric"] == "sufficiency"] >= 0).all()
+
+
+def test_regression_fair_use_finds_the_planted_group_and_refuses_classifier_metrics():
+    c = make_interaction_cohort(3000, shift=4, random_state=0)
+    rng = np.random.default_rng(0)
+    old_female = (c.groups["age"] == "old") & (c.groups["sex"] == "female")
+    y = 2 * c.X["x0"] + 3 * old_female + rng.normal(size=3000)
+    a = FairUseAudit(task="regression", encoding="onehot", explain=False).fit(
+        c.X, y, sensitive_features=c.groups)
+    s = a.summary_.set_index(["family", "group"])
+    assert s.loc[("linreg", "old_female"), "rationality"] == "holds"
+    assert s.loc[("linreg", "old_male"), "rationality"] == "violated"
+    assert set(a.rationality_["metric"]) == {"squared-error"}
+    with pytest.raises(ValueError, match="metric"):
+        FairUseAudit(task="regression", metrics=("log-loss",)).fit(
+            c.X, y, sensitive_features=c.groups)

@@ -38,21 +38,27 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._validation import (check_binary_y, check_choice, check_fraction, check_groups,
-                           check_positive_int)
+                           check_numeric_y, check_positive_int)
 from ..errors import ConfigError, GroupError, NotFittedError
 from ..inference import holm
 from ..splits import holdout
 from .guard import MIN_GUARD_UNITS, _unit_means, guard_tests
 
 METRICS = ("log-loss", "zero-one", "auroc", "brier")
+REGRESSION_METRICS = ("squared-error",)
 EXPLANATION = ("sufficiency", "incomprehensiveness")
 _GUARD_METRIC = {"log-loss": "log-loss", "zero-one": "zero-one", "auroc": "auroc",
-                 "brier": "squared-error"}
+                 "brier": "squared-error", "squared-error": "squared-error"}
+_POINTWISE = {"log-loss": "log_loss", "zero-one": "zero_one", "brier": "brier",
+              "squared-error": "squared_error"}
 
 
-def default_families() -> dict[str, Any]:
-    """Logistic regression and gradient boosting (the fast families); add
-    ``GenericClassifier()`` for the MLP."""
+def default_families(task: str = "classification") -> dict[str, Any]:
+    """Logistic (ridge, for regression) regression and gradient boosting (the fast
+    families); add ``GenericClassifier()`` / ``GenericRegressor()`` for the MLP."""
+    if task == "regression":
+        from ..models.regression import ReferenceRegressor
+        return {"linreg": ReferenceRegressor("linreg"), "hgb": ReferenceRegressor("hgb")}
     from ..models.reference import ReferenceClassifier
     return {"logreg": ReferenceClassifier("logreg"), "hgb": ReferenceClassifier("hgb")}
 
@@ -72,7 +78,10 @@ class FairUseAudit(BaseEstimator):
     encoding : ``"intersectional"`` (one input per subgroup, default) or ``"onehot"`` (one
         per level of each attribute; needs ``sensitive_features`` as a DataFrame).
     metrics : the rationality metrics, default all of ``log-loss``, ``zero-one``,
-        ``auroc``, ``brier``; the first is the metric of envy and gamma.
+        ``auroc``, ``brier``; the first is the metric of envy and gamma.  With
+        ``task="regression"``: ``squared-error`` (the only one).
+    task : ``"classification"`` (binary target, default) or ``"regression"`` (numeric
+        target; the families are regressors).
     audit_size : share of the rows held out as audit rows (stratified by group x label,
         grouped by ``patient_ids``), default 0.3.
     alpha : family-wise error level of each metric's tests (Holm), default 0.05.
@@ -96,7 +105,8 @@ class FairUseAudit(BaseEstimator):
 
     def __init__(self, families: dict | None = None, *, group_columns: tuple = (),
                  proxies: tuple = (), encoding: str = "intersectional",
-                 metrics: tuple = METRICS, audit_size: float = 0.3, alpha: float = 0.05,
+                 metrics: tuple | None = None, task: str = "classification",
+                 audit_size: float = 0.3, alpha: float = 0.05,
                  min_units: int = MIN_GUARD_UNITS, explain: bool = True,
                  top_frac: float = 0.4, random_state: int = 0):
         self.families = families
@@ -104,6 +114,7 @@ class FairUseAudit(BaseEstimator):
         self.proxies = proxies
         self.encoding = encoding
         self.metrics = metrics
+        self.task = task
         self.audit_size = audit_size
         self.alpha = alpha
         self.min_units = min_units
@@ -118,11 +129,15 @@ class FairUseAudit(BaseEstimator):
         check_fraction(self.audit_size, name="audit_size", high=0.9)
         check_fraction(self.alpha, name="alpha", high=0.5)
         check_positive_int(self.min_units, name="min_units", minimum=2)
-        if not self.metrics:
-            raise ConfigError("metrics is empty; give e.g. ('log-loss',).")
-        for m in self.metrics:
-            check_choice(m, name="metric", choices=METRICS)
-        fams = self.families if self.families is not None else default_families()
+        check_choice(self.task, name="task", choices=("classification", "regression"))
+        allowed = REGRESSION_METRICS if self.task == "regression" else METRICS
+        self.metrics_ = tuple(allowed if self.metrics is None else self.metrics)
+        if not self.metrics_:
+            raise ConfigError(f"metrics is empty; give e.g. {allowed[:1]}.")
+        for m in self.metrics_:
+            check_choice(m, name="metric", choices=allowed)
+        fams = (self.families if self.families is not None else
+                default_families(self.task))
         if not fams:
             raise ConfigError("FairUseAudit needs at least one model family.")
         return dict(fams)
@@ -135,7 +150,10 @@ class FairUseAudit(BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
         X = X.reset_index(drop=True)
-        y01, self.classes_ = check_binary_y(y, n_rows=len(X))
+        if self.task == "regression":
+            y01 = check_numeric_y(y, n_rows=len(X))
+        else:
+            y01, self.classes_ = check_binary_y(y, n_rows=len(X))
         labels = check_groups(sensitive_features, n_rows=len(X))
         attrs = (sensitive_features.reset_index(drop=True).astype(str)
                  if isinstance(sensitive_features, pd.DataFrame) else
@@ -152,7 +170,8 @@ class FairUseAudit(BaseEstimator):
         if len(names) < 2:
             raise GroupError("the audit needs at least two groups; sensitive_features has "
                              f"one ({names[0]!r}).")
-        fit_rows, audit = holdout(np.arange(len(X)), self.audit_size, labels, y01, ids,
+        fit_rows, audit = holdout(np.arange(len(X)), self.audit_size, labels,
+                                  None if self.task == "regression" else y01, ids,
                                   self.random_state + 4241)
         kw = dict(group_columns=tuple(self.group_columns), proxies=tuple(self.proxies),
                   encoding=self.encoding)
@@ -165,8 +184,8 @@ class FairUseAudit(BaseEstimator):
                                                                 sensitive_features=Af)
         Xa, Aa, ya, ga = X.iloc[audit], attrs.iloc[audit], y01[audit], labels[audit]
         ia = None if ids is None else ids[audit]
-        p0 = {f: m.predict_proba(Xa, sensitive_features=Aa)[:, 1] for f, m in self.blind_.items()}
-        pa = {f: m.predict_proba(Xa, sensitive_features=Aa)[:, 1] for f, m in self.aware_.items()}
+        p0 = {f: self._predict(m, Xa, Aa) for f, m in self.blind_.items()}
+        pa = {f: self._predict(m, Xa, Aa) for f, m in self.aware_.items()}
         self.audit_rows_ = audit
         self.rationality_ = self._rationality(ya, ga, p0, pa, ia)
         if self.explain:
@@ -180,6 +199,12 @@ class FairUseAudit(BaseEstimator):
         self.summary_ = self._summary()
         return self
 
+    def _predict(self, model: Any, X: Any, A: Any) -> np.ndarray:
+        """P(y = 1), or the prediction of a regressor."""
+        if self.task == "regression":
+            return np.asarray(model.predict(X, sensitive_features=A), dtype=float)
+        return model.predict_proba(X, sensitive_features=A)[:, 1]
+
     # -- the tests ------------------------------------------------------------------------
     def _tests(self, y, g, ref, cand, metric, ids) -> pd.DataFrame:
         return guard_tests(y, g, ref, cand, metric=_GUARD_METRIC[metric], alpha=self.alpha,
@@ -188,7 +213,7 @@ class FairUseAudit(BaseEstimator):
 
     def _rationality(self, y, g, p0, pa, ids) -> pd.DataFrame:
         frames = []
-        for metric in self.metrics:
+        for metric in self.metrics_:
             rows = []
             for fam in p0:
                 helps = self._tests(y, g, p0[fam], {fam: pa[fam]}, metric, ids)
@@ -228,8 +253,9 @@ class FairUseAudit(BaseEstimator):
 
                 def forward(x, codes, cols=cols, inner=inner):
                     frame = pd.DataFrame(x.detach().numpy(), columns=cols)
-                    return torch.from_numpy(np.asarray(inner.predict_proba(frame))[:, 1]
-                                            .astype(np.float32))
+                    out = (inner.predict(frame) if self.task == "regression" else
+                           np.asarray(inner.predict_proba(frame))[:, 1])
+                    return torch.from_numpy(np.asarray(out, dtype=np.float32))
                 costs.setdefault(fam, {})[form] = explanation_costs(
                     forward, values, method="feature_ablation",
                     top_frac=self.top_frac, baseline=np.nanmean(F_fit, 0))
@@ -268,7 +294,7 @@ class FairUseAudit(BaseEstimator):
         return pd.concat(rows, ignore_index=True)
 
     def _versus_blind(self, y, g, p0, pa, ids) -> pd.DataFrame:
-        metric = self.metrics[0]
+        metric = self.metrics_[0]
         rows = [self._tests(y, g, dict(p0), {fam: pa[fam]}, metric, ids).assign(family=fam)
                 for fam in pa]
         t = pd.concat(rows, ignore_index=True)
@@ -278,7 +304,7 @@ class FairUseAudit(BaseEstimator):
                   "p_value", "p_holm", "verdict"]].rename(columns={"effect": "bop"})
 
     def _envy(self, Xa, y, g, ids, pa, level_attrs, columns) -> pd.DataFrame:
-        metric = self.metrics[0]
+        metric = self.metrics_[0]
         frames = []
         for fam, model in self.aware_.items():
             rows = []
@@ -289,7 +315,7 @@ class FairUseAudit(BaseEstimator):
                     if s2 == s:
                         continue
                     A = pd.DataFrame([a.to_numpy()] * int(m.sum()), columns=columns)
-                    others[s2] = model.predict_proba(Xa[m], sensitive_features=A)[:, 1]
+                    others[s2] = self._predict(model, Xa[m], A)
                 t = self._tests(y[m], np.full(int(m.sum()), s), pa[fam][m], others, metric,
                                 None if ids is None else ids[m])
                 for _, r in t.iterrows():
@@ -307,7 +333,7 @@ class FairUseAudit(BaseEstimator):
 
     def _gamma(self, y, g, p0, pa, ids) -> pd.DataFrame:
         from .bop import benefit_of_personalization, pointwise_loss
-        metric = self.metrics[0]
+        metric = self.metrics_[0]
         t = self.rationality_[self.rationality_["metric"] == metric]
         rows = []
         for fam in p0:
@@ -318,11 +344,10 @@ class FairUseAudit(BaseEstimator):
                              "verdict": "cannot tell"})
                 continue
             use = np.isin(g, r["group"].to_numpy())
-            loss = {"log-loss": "log_loss", "zero-one": "zero_one", "brier": "brier"}
-            if metric in loss:
+            if metric in _POINTWISE:
                 b = benefit_of_personalization(
-                    pointwise_loss(y[use], p0[fam][use], loss[metric]),
-                    pointwise_loss(y[use], pa[fam][use], loss[metric]), g[use],
+                    pointwise_loss(y[use], p0[fam][use], _POINTWISE[metric]),
+                    pointwise_loss(y[use], pa[fam][use], _POINTWISE[metric]), g[use],
                     random_state=self.random_state).set_index("group").loc["min_group"]
                 low, high = b["ci_low"], b["ci_high"]
             else:
@@ -336,7 +361,7 @@ class FairUseAudit(BaseEstimator):
         return pd.DataFrame(rows)
 
     def _summary(self) -> pd.DataFrame:
-        metric = self.metrics[0]
+        metric = self.metrics_[0]
         t = self.rationality_[self.rationality_["metric"] == metric]
         vb = self.versus_blind_.set_index(["family", "group"])
         rows = []
@@ -363,18 +388,21 @@ class FairUseAudit(BaseEstimator):
 
     def individual_bop(self, X: Any, y: Any, *, sensitive_features: Any,
                        family: str | None = None) -> np.ndarray:
-        """Per-row log-loss BoP (blind loss minus aware loss) of one family on rows the
-        caller supplies (e.g. the audit rows, for the BoP distribution family and the
-        reliability bound of :mod:`noharm.audit.bounds`)."""
+        """Per-row BoP (blind minus aware loss: log-loss, squared error for regression)
+        of one family on rows the caller supplies (e.g. the audit rows, for the BoP
+        distribution family and the reliability bound of :mod:`noharm.audit.bounds`)."""
         from .bop import pointwise_loss
         self._check_fitted()
         fam = family or next(iter(self.blind_))
         if fam not in self.blind_:
             raise ConfigError(f"no family {fam!r}; the audit has {sorted(self.blind_)}.")
-        y01, _ = check_binary_y(y, n_rows=len(X))
-        p0 = self.blind_[fam].predict_proba(X, sensitive_features=sensitive_features)[:, 1]
-        pa = self.aware_[fam].predict_proba(X, sensitive_features=sensitive_features)[:, 1]
-        return pointwise_loss(y01, p0, "log_loss") - pointwise_loss(y01, pa, "log_loss")
+        if self.task == "regression":
+            yy, loss = check_numeric_y(y, n_rows=len(X)), "squared_error"
+        else:
+            (yy, _), loss = check_binary_y(y, n_rows=len(X)), "log_loss"
+        p0 = self._predict(self.blind_[fam], X, sensitive_features)
+        pa = self._predict(self.aware_[fam], X, sensitive_features)
+        return pointwise_loss(yy, p0, loss) - pointwise_loss(yy, pa, loss)
 
 
 def _cost(y: np.ndarray, p: np.ndarray, metric: str) -> float:
@@ -383,8 +411,7 @@ def _cost(y: np.ndarray, p: np.ndarray, metric: str) -> float:
     if metric == "auroc":
         from sklearn.metrics import roc_auc_score
         return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
-    name = {"log-loss": "log_loss", "zero-one": "zero_one", "brier": "brier"}[metric]
-    return float(pointwise_loss(y, p, name).mean())
+    return float(pointwise_loss(y, p, _POINTWISE[metric]).mean())
 
 
 __all__ = ["FairUseAudit", "METRICS", "default_families"]

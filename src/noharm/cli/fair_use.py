@@ -17,6 +17,7 @@ from ._options import (DataOpt, DataPathOpt, DatasetOpt, DropnaOpt, ExcludeOpt, 
 from ._study import say_fn
 
 FAMILIES = ("logreg", "hgb", "generic")
+REGRESSION_FAMILIES = ("linreg", "hgb", "generic")
 FAIR_USE_EX = """Examples:
 
   noharm audit fair-use --dataset heart
@@ -36,15 +37,21 @@ def _split(text: str, name: str) -> list[str]:
     return items
 
 
-def _families(names: list[str], random_state: int) -> dict:
-    from ..models import GenericClassifier, ReferenceClassifier
+def _families(names: list[str], random_state: int, task: str) -> dict:
+    from ..models import GenericClassifier, GenericRegressor, ReferenceClassifier
+    from ..models.regression import ReferenceRegressor
+    known = REGRESSION_FAMILIES if task == "regression" else FAMILIES
     out = {}
     for f in names:
-        if f not in FAMILIES:
-            raise ConfigError(f"--families: unknown family {f!r}; choose from "
-                              f"{', '.join(FAMILIES)}.")
-        out[f] = (GenericClassifier(random_state=random_state) if f == "generic" else
-                  ReferenceClassifier(f, random_state=random_state))
+        if f not in known:
+            raise ConfigError(f"--families: unknown family {f!r} for {task}; choose from "
+                              f"{', '.join(known)}.")
+        if task == "regression":
+            out[f] = (GenericRegressor(random_state=random_state) if f == "generic" else
+                      ReferenceRegressor(f, random_state=random_state))
+        else:
+            out[f] = (GenericClassifier(random_state=random_state) if f == "generic" else
+                      ReferenceClassifier(f, random_state=random_state))
     return out
 
 
@@ -59,9 +66,13 @@ def fair_use(
     attributes: Annotated[Optional[str], typer.Option(
         help="Comma-separated group attributes to audit (default: all), e.g. race,age.")
     ] = None,
-    families: Annotated[str, typer.Option(
-        help="Model families, each fitted blind and aware: logreg, hgb, generic (MLP).")
-    ] = "logreg,hgb",
+    families: Annotated[Optional[str], typer.Option(
+        help="Model families, each fitted blind and aware: logreg, hgb, generic (MLP); "
+        "with --task regression linreg, hgb, generic. Default: logreg,hgb (linreg,hgb).")
+    ] = None,
+    task: Annotated[str, typer.Option(
+        help="classification (binary target, log-loss) or regression (numeric target, "
+        "squared error).")] = "classification",
     encoding: Annotated[str, typer.Option(
         help="How the aware form is told the group: intersectional (one input per "
         "subgroup) or onehot (one per level of each attribute).")] = "intersectional",
@@ -91,7 +102,10 @@ def fair_use(
     group's attribute (envy)?"""
     from ..audit.fair_use import FairUseAudit
     say = say_fn(quiet)
-    fams = _families(_split(families, "--families"), random_state)
+    from .._validation import check_choice
+    check_choice(task, name="--task", choices=("classification", "regression"))
+    default = "linreg,hgb" if task == "regression" else "logreg,hgb"
+    fams = _families(_split(families or default, "--families"), random_state, task)
     proxies = [p for item in (proxy or []) for p in _split(item, "--proxy")]
     if output is not None:
         _check_output(output, overwrite)
@@ -116,7 +130,7 @@ def fair_use(
         say(f"note: column(s) {look_alike[:5]} look like group attributes and stay in both "
             "forms; --proxy COL removes one.")
     audit = FairUseAudit(fams, group_columns=tuple(group_columns), proxies=tuple(proxies),
-                         encoding=encoding, audit_size=audit_size, alpha=alpha,
+                         encoding=encoding, task=task, audit_size=audit_size, alpha=alpha,
                          min_units=min_n, explain=not no_explain,
                          random_state=random_state)
     say(f"fair use on {cohort.name}: {len(cohort)} rows, attributes {list(attrs.columns)}, "
@@ -135,7 +149,9 @@ def render(audit, cohort, attrs, eps: float) -> str:
     from ..audit.bounds import chi2_per_sample, fit_bop_family, k_max
     s = audit.summary_
     import textwrap
-    legend = ("BoP = blind minus aware log-loss x 100 on the audit rows (> 0: the group "
+    loss = "squared error" if audit.task == "regression" else "log-loss x 100"
+    scale = 1 if audit.task == "regression" else 100
+    legend = (f"BoP = blind minus aware {loss} on the audit rows (> 0: the group "
               "gains from giving its attribute); rationality: the aware form significantly "
               "better (holds) or worse (violated) for the group, Holm over families x "
               "groups; vs every blind: better than every blind model; envy: the group does "
@@ -147,7 +163,8 @@ def render(audit, cohort, attrs, eps: float) -> str:
              f"{'rationality':11s}  {'vs every blind':14s}  envy"]
     for _, r in s.iterrows():
         bop = ("–" if r["bop"] != r["bop"] else
-               f"{100 * r['bop']:+.1f} [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}]")
+               f"{scale * r['bop']:+.1f} [{scale * r['ci_low']:+.1f}, "
+               f"{scale * r['ci_high']:+.1f}]")
         lines.append(f"{r['family']:8s} {str(r['group'])[:24]:24s} {int(r['n']):5d} "
                      f"{bop:>22s}  {r['rationality']:11s}  {r['vs_every_blind']:14s}  "
                      f"{r['envy']}")
@@ -173,8 +190,8 @@ def render(audit, cohort, attrs, eps: float) -> str:
                          f"{audit.min_units} audit units).")
             continue
         ci = ("" if g["ci_low"] != g["ci_low"] else
-              f" [{100 * g['ci_low']:+.1f}, {100 * g['ci_high']:+.1f}]")
-        lines.append(f"{g['family']}: minimal group BoP gamma = {100 * g['gamma']:+.1f}{ci} "
+              f" [{scale * g['ci_low']:+.2f}, {scale * g['ci_high']:+.2f}]")
+        lines.append(f"{g['family']}: minimal group BoP gamma = {scale * g['gamma']:+.2f}{ci} "
                      f"({g['of_group']}, over the tested groups); H0 gamma <= 0: "
                      f"p = {g['p_value']:.3g} ({g['verdict']})")
     fam = next(iter(audit.blind_))
@@ -215,17 +232,21 @@ def plot(audit, path: Path, name: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
     s = audit.summary_
+    k100 = 1 if audit.task == "regression" else 100
     groups = list(dict.fromkeys(s["group"]))
     fams = list(dict.fromkeys(s["family"]))
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(groups) + 1.6), sharey=True)
     for k, fam in enumerate(fams):
         d = s[s["family"] == fam].set_index("group").reindex(groups)
         yy = np.arange(len(groups)) + (k - (len(fams) - 1) / 2) * 0.2
-        err = np.vstack([d["bop"] - d["ci_low"], d["ci_high"] - d["bop"]]) * 100
-        axes[0].errorbar(100 * d["bop"], yy, xerr=err, fmt="o", capsize=3, label=fam)
-        axes[1].plot(100 * d["envy_gap"], yy, "s", label=fam)
-    for ax, title in zip(axes, ("BoP (blind - aware log-loss) x 100, 95 % CI",
-                                "largest envy gap x 100 (> 0: envy)")):
+        err = np.vstack([d["bop"] - d["ci_low"], d["ci_high"] - d["bop"]]) * k100
+        axes[0].errorbar(k100 * d["bop"], yy, xerr=err, fmt="o", capsize=3, label=fam)
+        axes[1].plot(k100 * d["envy_gap"], yy, "s", label=fam)
+    unit = "squared error" if k100 == 1 else "log-loss) x 100"
+    for ax, title in zip(axes, (f"BoP (blind - aware {unit}, 95 % CI".replace(
+                                    "error,", "error),"),
+                                f"largest envy gap{'' if k100 == 1 else ' x 100'} "
+                                "(> 0: envy)")):
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_title(title, fontsize=9)
     axes[0].set_yticks(range(len(groups)), groups)

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from .._validation import check_binary_y, check_choice, check_groups, join_columns
+from .._validation import (check_binary_y, check_choice, check_groups, check_numeric_y,
+                           join_columns)
 from ..errors import ConfigError, GroupError, NotFittedError, PersistenceError
 
 ENCODINGS = ("intersectional", "onehot")
@@ -102,6 +103,19 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         return out
 
     # -- fitting --------------------------------------------------------------------------
+    def _is_regressor(self) -> bool:
+        from sklearn.base import is_regressor
+        est = self.estimator if self.estimator is not None else getattr(self, "estimator_",
+                                                                         None)
+        return est is not None and is_regressor(est)
+
+    def _target(self, y: Any, n: int) -> Any:
+        """The target as the wrapped model takes it (0/1 and classes_, or numbers)."""
+        if self._is_regressor():
+            return check_numeric_y(y, n_rows=n)
+        y01, self.classes_ = check_binary_y(y, n_rows=n)
+        return y01
+
     def _inner(self) -> Any:
         """The wrapped model with the runs interface (a plain scikit-learn classifier in
         an :class:`~noharm.models.any_estimator.EstimatorClassifier`)."""
@@ -112,12 +126,12 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "_GroupForm":
         check_choice(self.encoding, name="encoding", choices=ENCODINGS)
         Xf = self._features(X, sensitive_features, fitting=True)
-        _, self.classes_ = check_binary_y(y, n_rows=len(Xf))
+        target = self._target(y, len(Xf))
         est = self._inner()
         if _takes_groups(est.fit):
-            est.fit(Xf, y, sensitive_features=sensitive_features)
+            est.fit(Xf, target, sensitive_features=sensitive_features)
         else:
-            est.fit(Xf, y)
+            est.fit(Xf, target)
         self.estimator_ = est
         self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -129,10 +143,10 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         """The runs interface: the wrapped model's ``fit_runs`` on the form's features."""
         check_choice(self.encoding, name="encoding", choices=ENCODINGS)
         Xf = self._features(X, sensitive_features, fitting=True)
-        y01, self.classes_ = check_binary_y(y, n_rows=len(Xf))
+        target = self._target(y, len(Xf))
         est = self._inner()
         kw = {"sensitive_features": sensitive_features} if _takes_groups(est.fit_runs) else {}
-        self.estimator_ = est.fit_runs(Xf, y01, train_indices=train_indices,
+        self.estimator_ = est.fit_runs(Xf, target, train_indices=train_indices,
                                        val_indices=val_indices, seeds=seeds, **kw)
         self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -150,9 +164,26 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
             return np.asarray(model.predict_proba(Xf, sensitive_features=groups))[:, 1]
         return np.asarray(model.predict_proba(Xf))[:, 1]
 
+    def predict_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """A regressor's predictions of every run, shape (n_runs, n)."""
+        self._check_fitted()
+        if not self._is_regressor():
+            raise ConfigError(f"this {type(self).__name__} wraps a classifier: use "
+                              "predict_proba / predict_proba_runs.")
+        Xf = self._features(X, sensitive_features)
+        inner = self.estimator_
+        if hasattr(inner, "predict_runs"):
+            m = inner.predict_runs
+            return np.asarray(m(Xf, sensitive_features=sensitive_features)
+                              if _takes_groups(m) else m(Xf))
+        return np.asarray(inner.predict(Xf))[None]
+
     def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         """P(y = 1) of every run, shape (n_runs, n)."""
         self._check_fitted()
+        if self._is_regressor():
+            raise ConfigError(f"this {type(self).__name__} wraps a regressor: use predict / "
+                              "predict_runs.")
         Xf = self._features(X, sensitive_features)
         if hasattr(self.estimator_, "predict_proba_runs"):
             m = self.estimator_.predict_proba_runs
@@ -165,6 +196,9 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p1, p1])
 
     def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
+        """The predicted class (threshold 0.5), or a regressor's mean prediction."""
+        if self._is_regressor():
+            return self.predict_runs(X, sensitive_features).mean(0)
         return self.classes_[(self.predict_proba(X, sensitive_features)[:, 1] >= 0.5)
                              .astype(int)]
 
@@ -189,7 +223,8 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
                "noharm_version": __version__, "class": type(self).__name__,
                "group_columns": [str(c) for c in self.group_columns],
                "proxies": [str(c) for c in self.proxies], "encoding": self.encoding,
-               "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_],
+               "classes": [c.item() if hasattr(c, "item") else c
+                           for c in getattr(self, "classes_", [])],
                "feature_names": [str(n) for n in self.feature_names_in_],
                "levels": getattr(self, "levels_", None),
                "onehot_names": getattr(self, "onehot_names_", None)}
@@ -215,7 +250,8 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
             est = klass(None, group_columns=tuple(cfg["group_columns"]),
                         proxies=tuple(cfg["proxies"]), encoding=cfg["encoding"])
             est.estimator_ = load_model(path / "inner")
-            est.classes_ = np.array(cfg["classes"])
+            if cfg["classes"]:
+                est.classes_ = np.array(cfg["classes"])
             est.feature_names_in_ = np.asarray(cfg["feature_names"], dtype=object)
             est.n_features_in_ = len(est.feature_names_in_)
             if cfg.get("levels") is not None:
