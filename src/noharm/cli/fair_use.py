@@ -162,9 +162,10 @@ def render(audit, cohort, attrs, eps: float) -> str:
              f"{'family':8s} {'group':24s} {'n':>5s} {'BoP [95 % CI]':>22s}  "
              f"{'rationality':11s}  {'vs every blind':14s}  envy"]
     for _, r in s.iterrows():
+        f = ".1f" if scale == 100 else ".2f"
         bop = ("–" if r["bop"] != r["bop"] else
-               f"{scale * r['bop']:+.1f} [{scale * r['ci_low']:+.1f}, "
-               f"{scale * r['ci_high']:+.1f}]")
+               f"{scale * r['bop']:+{f}} [{scale * r['ci_low']:+{f}}, "
+               f"{scale * r['ci_high']:+{f}}]")
         lines.append(f"{r['family']:8s} {str(r['group'])[:24]:24s} {int(r['n']):5d} "
                      f"{bop:>22s}  {r['rationality']:11s}  {r['vs_every_blind']:14s}  "
                      f"{r['envy']}")
