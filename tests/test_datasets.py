@@ -54,8 +54,11 @@ def test_missing_file_and_offline_download(tmp_path, monkeypatch):
     def offline(*a, **k):
         raise urllib.error.URLError("no network")
     monkeypatch.setattr(_fetch.urllib.request, "urlopen", offline)
+    monkeypatch.setenv("NOHARM_CACHE_DIR", str(tmp_path / "cache"))
+    # Heart ships inside the package (tests/test_offline.py); a file that does not is
+    # downloaded, and offline that is one clear error that leaves no partial file
     with pytest.raises(DataNotFoundError, match="NOHARM_DATA_DIR"):
-        load_heart()
+        _fetch.resolve("other", "other.data", sha256=None, url="https://example.org/x")
     assert not any((tmp_path).rglob(".part-*"))
 
 

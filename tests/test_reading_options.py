@@ -365,3 +365,30 @@ def test_reader_reads_back_the_numbers_or_refuses(tmp_path, values, sep, mark, t
     got = frame.to_numpy(dtype=float)
     assert got.shape == truth.shape
     np.testing.assert_allclose(got, truth, equal_nan=True)
+
+
+def test_predict_reads_new_files_with_the_training_decimal_mark(tmp_path):
+    """A model trained on a European export (--sep ';' --decimal ,) reads new files of
+    the same kind without being told again."""
+    from typer.testing import CliRunner
+
+    from noharm.cli import app
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=200).round(3), "b": rng.normal(size=200).round(3),
+                       "sex": rng.integers(0, 2, 200)})
+    df["y"] = (df["a"] + rng.normal(size=200) > 0).astype(int)
+    (tmp_path / "eu.csv").write_text(df.to_csv(sep=";", decimal=",", index=False))
+    (tmp_path / "new.csv").write_text(df.drop(columns="y").head(20).to_csv(
+        sep=";", decimal=",", index=False))
+    r = CliRunner().invoke(app, ["personalize", "--data", str(tmp_path / "eu.csv"),
+                                 "--sep", ";", "--decimal", ",", "--target", "y",
+                                 "--group", "sex", "--models", "logreg,hgb", "--seeds", "1",
+                                 "--folds", "2", "--output", str(tmp_path / "run"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    p = CliRunner().invoke(app, ["predict", "--model",
+                                 str(tmp_path / "run/models/guarded/split0"),
+                                 "--data", str(tmp_path / "new.csv"),
+                                 "--out", str(tmp_path / "p.csv")])
+    assert p.exit_code == 0, p.output
+    out = pd.read_csv(tmp_path / "p.csv")
+    assert len(out) == 20 and out["p"].between(0, 1).all()

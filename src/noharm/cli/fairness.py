@@ -8,6 +8,7 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
+from ._options import DecimalOpt, GroupMissingOpt, PatientOpt
 from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
                        BackendOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
@@ -34,6 +35,8 @@ def fairness(
     group: GroupOpt = None, data_path: DataPathOpt = None,
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    decimal: DecimalOpt = None, group_missing: GroupMissingOpt = "error",
+    patient: PatientOpt = None,
     models: ModelsOpt = "generic,fairgrad", sensitive: SensitiveOpt = None,
     fairness_loss: Annotated[str, typer.Option(help="eqodds, eod or spd.")] = "eqodds",
     projection: Annotated[str, typer.Option(help="conflict or always.")] = "conflict",

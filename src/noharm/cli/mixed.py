@@ -8,6 +8,7 @@ import typer
 from ._config import show_config
 from ._data import DataSource
 from ._errors import friendly
+from ._options import DecimalOpt, GroupMissingOpt, PatientOpt
 from ._options import (ExcludeOpt, ImputeOpt, KeepOpt, NamesOpt, NaValuesOpt, SepOpt,
                        BackendOpt, BatchSizeOpt, ConfigOpt, DataOpt, DataPathOpt, DatasetOpt,
                        DropGroupColumnsOpt, DropnaOpt, ForceNewOpt, GroupOpt, HiddenLayersOpt,
@@ -37,6 +38,8 @@ def mixed(
     group: GroupOpt = None, data_path: DataPathOpt = None,
     sep: SepOpt = None, names: NamesOpt = None, na_values: NaValuesOpt = None,
     exclude: ExcludeOpt = None, keep: KeepOpt = None, impute: ImputeOpt = "median",
+    decimal: DecimalOpt = None, group_missing: GroupMissingOpt = "error",
+    patient: PatientOpt = None,
     models: ModelsOpt = "generic,medl,fair-medl", sensitive: SensitiveOpt = None,
     task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
     unseen_share: Annotated[float, typer.Option(help="Share of rows in clusters held out as "

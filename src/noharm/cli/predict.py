@@ -114,7 +114,8 @@ def read_options(data: Path, doc: dict, sep: str | None, names: str | None,
     sep = sep if sep is not None else trained["sep"]
     if names is not None:
         return ReadOptions(sep=sep, names=tuple(names.split(",")),
-                           na_values=tuple(na_values if na_values else trained["na_values"]))
+                           na_values=tuple(na_values if na_values else trained["na_values"]),
+                           decimal=trained.get("decimal", "."))
     known = {*doc["schema"]["order"], *trained["names"], doc["target"], *doc["excluded"],
              *(g.split(":")[0] for g in doc["groups"])}
     first = _first_row(data, sep)
@@ -142,7 +143,8 @@ def read_options(data: Path, doc: dict, sep: str | None, names: str | None,
     else:                  # the training codes, less those of columns this file lacks
         codes = tuple(v for v in trained["na_values"] if "=" not in v or v.startswith("=")
                       or v.split("=", 1)[0].strip() in cols)
-    return ReadOptions(sep=sep, names=use, na_values=codes)
+    return ReadOptions(sep=sep, names=use, na_values=codes,
+                       decimal=trained.get("decimal", "."))   # the training file's mark
 
 
 @friendly
