@@ -120,6 +120,10 @@ def test_the_cli_audits_heart_and_writes_its_files(tmp_path):
     for f in ("fair_use.csv", "envy.csv", "fair_use_summary.csv", "fair_use.md",
               "fair_use.png"):
         assert (out / f).is_file()
+    from noharm.report.html import write_report
+    html = write_report(out).read_text()
+    assert "Fair use of group attributes" in html and "data:image/png" in html
+    assert "minimal group BoP" in html
     again = CliRunner().invoke(app, args)                     # never overwrites
     assert again.exit_code == 2 and "--overwrite" in again.output
     bad = CliRunner().invoke(app, ["audit", "fair-use", "--dataset", "heart",

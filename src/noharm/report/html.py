@@ -303,6 +303,28 @@ def _run_header(d: Path) -> list[str]:
     return [f'<h2>Run</h2><div class="tw"><table class="run">{body}</table></div>']
 
 
+def _fair_use_section(d: Path, summary: pd.DataFrame) -> list[str]:
+    """The `noharm audit fair-use --output DIR` section: per family and group the BoP with
+    its interval and the verdicts, the figure, and the gamma / k_max lines."""
+    shown = summary.copy()
+    for c in ("bop", "ci_low", "ci_high", "envy_gap"):
+        if c in shown:
+            shown[c] = shown[c].map(lambda v: "–" if v != v else f"{v:+.4f}")
+    out = ["<h2>Fair use of group attributes (blind vs aware forms)</h2>",
+           '<p class="note">BoP = blind minus aware cost on held-out audit rows (> 0: the '
+           "group gains from giving its attribute); rationality holds / is violated when the "
+           "aware form is significantly better / worse for the group (Holm); envy: the group "
+           "does significantly better told another group's attribute.</p>", _table(shown)]
+    if (d / "fair_use.png").is_file():
+        out.append(_img((d / "fair_use.png").read_bytes(), "fair-use BoP and envy gaps"))
+    md = d / "fair_use.md"
+    if md.is_file():
+        out += [f'<p class="note">{html.escape(ln)}</p>' for ln in md.read_text().splitlines()
+                if ln.startswith(("logreg:", "hgb:", "generic:", "linreg:", "BoP distribution",
+                                  "attributes can be validated"))]
+    return out
+
+
 def render_report(directory: str | Path, title: str | None = None) -> str:
     """The HTML text of the report of ``directory``.
 
@@ -382,6 +404,10 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             notes = [ln for ln in (d / "audit.md").read_text().splitlines()
                      if ln.strip() and not ln.startswith(("|", "#"))]
             parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    fair_file = d / "fair_use_summary.csv"
+    if fair_file.is_file():
+        parts += _fair_use_section(d, _read_csv(fair_file))
+        used |= {"fair_use.md"}
     if study == "debias" and (d / "results.csv").is_file():
         res = _read_csv(d / "results.csv")
         deb = res.pivot_table(index=["model", "outer_split"], columns="metric",
@@ -403,8 +429,9 @@ def render_report(directory: str | Path, title: str | None = None) -> str:
             parts.append(f"<h2>{html.escape(md.stem)}</h2>")
             parts += _markdown_tables(md.read_text())
     if not parts:
-        raise ConfigError(f"{d} holds no noharm results (summary.csv, audit.csv, debias.csv "
-                          "or *.md); run `noharm personalize/fairness/mixed/debias/audit --output DIR` first.")
+        raise ConfigError(f"{d} holds no noharm results (summary.csv, audit.csv, debias.csv, "
+                          "fair_use_summary.csv or *.md); run `noharm personalize/fairness/"
+                          "mixed/debias/audit --output DIR` first.")
     parts = _run_header(d) + parts
     title = title or f"noharm report: {d.name}"
     return (f"{_HEAD}<meta name=\"generator\" content=\"{GENERATOR} {__version__}\">"
