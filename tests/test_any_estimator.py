@@ -82,3 +82,20 @@ def test_groups_flow_through_cross_val_score_and_grid_search():
               for tr, te in cv.split(c.X, c.y)]
     assert np.isfinite(scores).all() and np.allclose(scores, manual)
     assert gs.best_params_["hidden_units"] in (4, 8) and np.isfinite(gs.best_score_)
+    from noharm.models import DecoupledRegressor
+    reg = DecoupledRegressor(hidden_layers=1, hidden_units=8, max_epochs=5)
+    with sklearn.config_context(enable_metadata_routing=True):
+        r2 = cross_val_score(reg, c.X, 2 * c.X["x0"], cv=3, params={"sensitive_features": g})
+    assert np.isfinite(r2).all()
+
+
+def test_an_estimator_noharm_cannot_load_is_refused_at_save(tmp_path):
+    from noharm.errors import PersistenceError
+
+    class Mine(LogisticRegression):
+        pass
+    c = make_interaction_cohort(300, random_state=0)
+    m = EstimatorClassifier(Mine()).fit(c.X, c.y)
+    with pytest.raises(PersistenceError, match="would not load back"):
+        m.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()

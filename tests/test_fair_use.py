@@ -182,3 +182,21 @@ def test_regression_fair_use_finds_the_planted_group_and_refuses_classifier_metr
     with pytest.raises(ValueError, match="metric"):
         FairUseAudit(task="regression", metrics=("log-loss",)).fit(
             c.X, y, sensitive_features=c.groups)
+
+
+def test_review_fixes_blind_hides_groups_tiny_groups_and_one_hot_group_columns():
+    from noharm.models import DecoupledClassifier
+    from noharm.models.forms import attribute_columns
+    c = make_interaction_cohort(400, random_state=0)
+    with pytest.raises(ConfigError, match="GroupBlind cannot wrap DecoupledClassifier"):
+        GroupBlind(DecoupledClassifier()).fit(c.X, c.y, sensitive_features=c.groups)
+    g = c.subgroups.to_numpy().copy()
+    g[:1] = "tiny"                                  # 1 row: sometimes an audit row
+    a = FairUseAudit(LOGREG, explain=False, audit_size=0.5)
+    with pytest.raises(GroupError, match="tiny"):
+        for seed in range(20):                      # some split leaves it no fit row
+            a.set_params(random_state=seed).fit(c.X, c.y, sensitive_features=g)
+    # a text group column one-hot encoded by load_tabular: every one of its columns goes
+    X = c.X.assign(sex_female=(c.groups["sex"] == "female").astype(float),
+                   sex_male=(c.groups["sex"] == "male").astype(float), sex_years=45.0)
+    assert attribute_columns(X, ["sex", "age"]) == ["sex_female", "sex_male"]

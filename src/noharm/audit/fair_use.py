@@ -166,6 +166,12 @@ class FairUseAudit(BaseEstimator):
         if ids is not None and ids.shape != (len(X),):
             raise ConfigError(f"patient_ids has {ids.size} values for {len(X)} rows; give "
                               "one id per row.")
+        if ids is not None and "auroc" in self.metrics_:
+            if self.metrics is not None:
+                raise ConfigError("the auroc metric treats rows as independent, but the rows "
+                                  "have patient ids (several rows per patient); use log-loss, "
+                                  "zero-one or brier.")
+            self.metrics_ = tuple(m for m in self.metrics_ if m != "auroc")
         names, counts = np.unique(labels, return_counts=True)
         if len(names) < 2:
             raise GroupError("the audit needs at least two groups; sensitive_features has "
@@ -173,6 +179,13 @@ class FairUseAudit(BaseEstimator):
         fit_rows, audit = holdout(np.arange(len(X)), self.audit_size, labels,
                                   None if self.task == "regression" else y01, ids,
                                   self.random_state + 4241)
+        unfit = sorted(set(labels) - set(labels[fit_rows]))
+        if unfit:
+            sizes = ", ".join(f"{g} {int(np.sum(labels == g))}" for g in unfit[:5])
+            raise GroupError(f"group(s) {unfit[:5]} have no rows left to fit on once the audit "
+                             f"rows are held out (rows: {sizes}); the aware form cannot "
+                             "learn an input for them: merge them with another group or "
+                             "use coarser groups.")
         kw = dict(group_columns=tuple(self.group_columns), proxies=tuple(self.proxies),
                   encoding=self.encoding)
         self.blind_, self.aware_ = {}, {}
@@ -228,11 +241,7 @@ class FairUseAudit(BaseEstimator):
                                  "ci_high": h["ci_high"], "p_helps": h["p_value"],
                                  "p_harms": w["p_value"], "detectable": h["detectable"]})
             t = pd.DataFrame(rows)
-            adj = holm(np.concatenate([t["p_helps"], t["p_harms"]]))
-            t["p_holm_helps"], t["p_holm_harms"] = adj[:len(t)], adj[len(t):]
-            t["verdict"] = np.where(t["p_holm_helps"] < self.alpha, "helps",
-                                    np.where(t["p_holm_harms"] < self.alpha, "harms",
-                                             "cannot tell"))
+            _holm_verdicts(t, self.alpha)
             frames.append(t)
         return pd.concat(frames, ignore_index=True)
 
@@ -285,11 +294,7 @@ class FairUseAudit(BaseEstimator):
                                                  not sd > 0 else
                                                  smallest_detectable(sd, n, level))})
             t = pd.DataFrame(block)
-            adj = holm(np.concatenate([t["p_helps"], t["p_harms"]]))
-            t["p_holm_helps"], t["p_holm_harms"] = adj[:len(t)], adj[len(t):]
-            t["verdict"] = np.where(t["p_holm_helps"] < self.alpha, "helps",
-                                    np.where(t["p_holm_harms"] < self.alpha, "harms",
-                                             "cannot tell"))
+            _holm_verdicts(t, self.alpha)
             rows.append(t)
         return pd.concat(rows, ignore_index=True)
 
@@ -345,10 +350,18 @@ class FairUseAudit(BaseEstimator):
                 continue
             use = np.isin(g, r["group"].to_numpy())
             if metric in _POINTWISE:
-                b = benefit_of_personalization(
-                    pointwise_loss(y[use], p0[fam][use], _POINTWISE[metric]),
-                    pointwise_loss(y[use], pa[fam][use], _POINTWISE[metric]), g[use],
-                    random_state=self.random_state).set_index("group").loc["min_group"]
+                l0 = pointwise_loss(y[use], p0[fam][use], _POINTWISE[metric])
+                la = pointwise_loss(y[use], pa[fam][use], _POINTWISE[metric])
+                gu = g[use]
+                if ids is not None:                  # one unit per patient, as the tests
+                    keys = pd.Series(ids[use]).astype(str) + "\x00" + pd.Series(gu)
+                    frame = pd.DataFrame({"k": keys, "g": gu, "l0": l0, "la": la}).groupby(
+                        "k", sort=True).agg(g=("g", "first"), l0=("l0", "mean"),
+                                            la=("la", "mean"))
+                    l0, la, gu = (frame["l0"].to_numpy(), frame["la"].to_numpy(),
+                                  frame["g"].to_numpy())
+                b = benefit_of_personalization(l0, la, gu, random_state=self.random_state
+                                               ).set_index("group").loc["min_group"]
                 low, high = b["ci_low"], b["ci_high"]
             else:
                 low = high = np.nan
@@ -397,12 +410,26 @@ class FairUseAudit(BaseEstimator):
         if fam not in self.blind_:
             raise ConfigError(f"no family {fam!r}; the audit has {sorted(self.blind_)}.")
         if self.task == "regression":
-            yy, loss = check_numeric_y(y, n_rows=len(X)), "squared_error"
-        else:
-            (yy, _), loss = check_binary_y(y, n_rows=len(X)), "log_loss"
+            yy, loss = np.asarray(y, dtype=float), "squared_error"
+        else:                            # coded with the classes seen at fit
+            yv = np.asarray(y)
+            unknown = sorted(map(str, set(yv.tolist()) - set(self.classes_.tolist())))
+            if unknown:
+                raise ConfigError(f"y holds value(s) {unknown[:5]} the audit was not fitted "
+                                  f"with (its classes: {list(self.classes_)}).")
+            yy, loss = (yv == self.classes_[1]).astype(int), "log_loss"
         p0 = self._predict(self.blind_[fam], X, sensitive_features)
         pa = self._predict(self.aware_[fam], X, sensitive_features)
         return pointwise_loss(yy, p0, loss) - pointwise_loss(yy, pa, loss)
+
+
+def _holm_verdicts(t: pd.DataFrame, alpha: float) -> None:
+    """Holm over both one-sided directions of every row of ``t`` (in place): adjusted
+    ``p_holm_helps`` / ``p_holm_harms`` and the verdict helps / harms / cannot tell."""
+    adj = holm(np.concatenate([t["p_helps"], t["p_harms"]]))
+    t["p_holm_helps"], t["p_holm_harms"] = adj[:len(t)], adj[len(t):]
+    t["verdict"] = np.where(t["p_holm_helps"] < alpha, "helps",
+                            np.where(t["p_holm_harms"] < alpha, "harms", "cannot tell"))
 
 
 def _cost(y: np.ndarray, p: np.ndarray, metric: str) -> float:

@@ -88,7 +88,8 @@ def fair_use(
         "--no-explain", help="Skip the explanation BoP (sufficiency, "
         "incomprehensiveness).")] = False,
     eps: Annotated[float, typer.Option(
-        help="Smallest benefit worth detecting (log-loss), for k_max.")] = 0.01,
+        help="Smallest benefit worth detecting (log-loss, or squared error with --task "
+        "regression), for k_max.")] = 0.01,
     random_state: RandomStateOpt = 0,
     output: Annotated[Optional[Path], typer.Option(
         help="Directory for fair_use.csv, envy.csv, fair_use_summary.csv, fair_use.md and "
@@ -104,6 +105,9 @@ def fair_use(
     say = say_fn(quiet)
     from .._validation import check_choice
     check_choice(task, name="--task", choices=("classification", "regression"))
+    if not eps > 0:
+        raise ConfigError(f"--eps must be a number > 0 (the smallest benefit worth "
+                          f"detecting), got {eps}.")
     default = "linreg,hgb" if task == "regression" else "logreg,hgb"
     fams = _families(_split(families or default, "--families"), random_state, task)
     proxies = [p for item in (proxy or []) for p in _split(item, "--proxy")]
@@ -120,7 +124,8 @@ def fair_use(
             raise ConfigError(f"--attributes {unknown} are not group attributes of "
                               f"{cohort.name} (it has {list(attrs.columns)}).")
         attrs = attrs[chosen]
-    group_columns = [c for c in attrs.columns if c in cohort.X.columns]
+    from ..models.forms import attribute_columns
+    group_columns = attribute_columns(cohort.X, list(attrs.columns))
     missing = [p for p in proxies if p not in cohort.X.columns]
     if missing:
         raise ConfigError(f"--proxy {missing} are not feature columns of {cohort.name}.")

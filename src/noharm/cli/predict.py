@@ -81,7 +81,7 @@ def _load_model(model: Path):
     return load_model(model)            # a network or a scikit-learn reference (logreg, hgb)
 
 
-def _first_row(data: Path, sep: str | None) -> list[str] | None:
+def _first_row(data: Path, sep: str | None, decimal: str = ".") -> list[str] | None:
     """The cells of the first non-empty line of a delimited text file (None: not a text
     file, unreadable or empty; reading it later names the problem)."""
     import csv
@@ -99,7 +99,8 @@ def _first_row(data: Path, sep: str | None) -> list[str] | None:
     if line is None:
         return None
     if sep is None:
-        sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else max(SNIFFED, key=line.count)
+        candidates = [c for c in SNIFFED if c != decimal]       # never the decimal mark
+        sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else max(candidates, key=line.count)
     return [c.strip() for c in next(csv.reader([line], delimiter=sep))]
 
 
@@ -118,7 +119,7 @@ def read_options(data: Path, doc: dict, sep: str | None, names: str | None,
                            decimal=trained.get("decimal", "."))
     known = {*doc["schema"]["order"], *trained["names"], doc["target"], *doc["excluded"],
              *(g.split(":")[0] for g in doc["groups"])}
-    first = _first_row(data, sep)
+    first = _first_row(data, sep, trained.get("decimal", "."))
     header = first is None or sum(c in known for c in first) >= max(1, len(first) // 2)
     cols = set(first or ()) if header else set(trained["names"])
     use: tuple[str, ...] = ()
@@ -191,7 +192,8 @@ def predict(
         raise GroupError(f"{data} lacks the group column(s) {new.missing_groups}, which this "
                          f"{type(est).__name__} needs to route each row; add them.")
     kw = {"sensitive_features": new.subgroups} if new.subgroups is not None else {}
-    regression = getattr(est, "_regression", False)
+    from sklearn.base import is_regressor
+    regression = getattr(est, "_regression", False) or is_regressor(est)
     frame = pd.DataFrame({"row": np.arange(1, len(new.X) + 1)})
     frame = pd.concat([frame, new.passthrough], axis=1)
     if new.subgroups is not None:

@@ -101,6 +101,9 @@ def _check_columns(frame: pd.DataFrame, target: Target, spec: GroupSpec,
         if patient == target.column or patient in spec.columns:
             raise ConfigError(f"--patient {patient} names the target or a group column; give "
                               "the column that identifies the patient.")
+        if patient in exclude:
+            raise ConfigError(f"--patient {patient} is also given to --exclude; the patient "
+                              "column is never a feature anyway: drop it from --exclude.")
 
 
 def expand_columns(items: Sequence[str], columns: Sequence[str], *, option: str
@@ -158,6 +161,8 @@ def _value_key(v: object) -> object:
     text stripped."""
     if isinstance(v, (bool, np.bool_)):
         return float(v)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return float(v.strip().lower() == "true")       # classes stored as text
     try:
         x = float(v)                                   # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -28,6 +28,24 @@ from ..errors import ConfigError, GroupError, NotFittedError, PersistenceError
 ENCODINGS = ("intersectional", "onehot")
 
 
+def attribute_columns(X: pd.DataFrame, attributes: Sequence[str]) -> list[str]:
+    """The columns of X that hold the group attributes: the attribute's own column, or
+    its one-hot block ``<attribute>_<value>`` (0/1 columns with exactly one 1 per row,
+    as :func:`noharm.datasets.load_tabular` encodes a text column), so that a blind form
+    removes every trace of it.  Other columns that merely start with the name
+    (``age_years``) are proxies: name them yourself."""
+    out: list[str] = []
+    for a in attributes:
+        if a in X.columns:
+            out.append(a)
+            continue
+        block = [c for c in X.columns if str(c).startswith(f"{a}_") and
+                 np.isin(X[c].to_numpy(dtype=float, na_value=np.nan), (0.0, 1.0)).all()]
+        if block and np.allclose(X[block].to_numpy(dtype=float).sum(1), 1):
+            out += [str(c) for c in block]
+    return out
+
+
 def _takes_groups(method: Any) -> bool:
     return "sensitive_features" in inspect.signature(method).parameters
 
@@ -123,33 +141,43 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         return (as_runs_model(clone(self.estimator)) if self.estimator is not None
                 else _default_estimator())
 
-    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "_GroupForm":
+    def _call(self, method: Any, *args: Any, sensitive_features: Any = None, **kw: Any):
+        """Call a method of the wrapped model, handing it the groups only in the aware
+        form (a blind form never lets the wrapped model see them)."""
+        if isinstance(self, GroupAware) and _takes_groups(method):
+            kw["sensitive_features"] = sensitive_features
+        return method(*args, **kw)
+
+    def _start_fit(self, X: Any, y: Any, sensitive_features: Any
+                   ) -> tuple[pd.DataFrame, Any, Any]:
+        """(the form's features, the target, the unfitted wrapped model)."""
         check_choice(self.encoding, name="encoding", choices=ENCODINGS)
-        Xf = self._features(X, sensitive_features, fitting=True)
-        target = self._target(y, len(Xf))
         est = self._inner()
-        if _takes_groups(est.fit):
-            est.fit(Xf, target, sensitive_features=sensitive_features)
-        else:
-            est.fit(Xf, target)
-        self.estimator_ = est
+        if not isinstance(self, GroupAware) and (
+                getattr(est, "requires_groups_fit", False) or
+                getattr(est, "requires_groups_predict", False)):
+            raise ConfigError(f"GroupBlind cannot wrap {type(est).__name__}, which uses the "
+                              "groups itself; wrap a group-blind model (GenericClassifier, "
+                              "ReferenceClassifier, any scikit-learn classifier).")
+        Xf = self._features(X, sensitive_features, fitting=True)
         self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        return Xf, self._target(y, len(Xf)), est
+
+    def fit(self, X: Any, y: Any, *, sensitive_features: Any = None) -> "_GroupForm":
+        Xf, target, est = self._start_fit(X, y, sensitive_features)
+        self._call(est.fit, Xf, target, sensitive_features=sensitive_features)
+        self.estimator_ = est
         return self
 
     def fit_runs(self, X: Any, y: Any, *, sensitive_features: Any = None,
                  train_indices: Sequence[np.ndarray], val_indices: Sequence[np.ndarray],
                  seeds: Sequence[int]) -> "_GroupForm":
         """The runs interface: the wrapped model's ``fit_runs`` on the form's features."""
-        check_choice(self.encoding, name="encoding", choices=ENCODINGS)
-        Xf = self._features(X, sensitive_features, fitting=True)
-        target = self._target(y, len(Xf))
-        est = self._inner()
-        kw = {"sensitive_features": sensitive_features} if _takes_groups(est.fit_runs) else {}
-        self.estimator_ = est.fit_runs(Xf, target, train_indices=train_indices,
-                                       val_indices=val_indices, seeds=seeds, **kw)
-        self.feature_names_in_ = np.asarray(self._frame(X).columns, dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+        Xf, target, est = self._start_fit(X, y, sensitive_features)
+        self.estimator_ = self._call(est.fit_runs, Xf, target, train_indices=train_indices,
+                                     val_indices=val_indices, seeds=seeds,
+                                     sensitive_features=sensitive_features)
         return self
 
     # -- prediction -----------------------------------------------------------------------
@@ -158,38 +186,34 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit "
                                  "first.")
 
-    @staticmethod
-    def _p1(model: Any, Xf: pd.DataFrame, groups: Any) -> np.ndarray:
-        if _takes_groups(model.predict_proba):
-            return np.asarray(model.predict_proba(Xf, sensitive_features=groups))[:, 1]
-        return np.asarray(model.predict_proba(Xf))[:, 1]
+    def _runs(self, X: Any, sensitive_features: Any, regression: bool) -> np.ndarray:
+        """Every run's output (P(y = 1), or a regressor's prediction), (n_runs, n)."""
+        self._check_fitted()
+        if self._is_regressor() != regression:
+            use = "predict / predict_runs" if self._is_regressor() else \
+                "predict_proba / predict_proba_runs"
+            raise ConfigError(f"this {type(self).__name__} wraps a "
+                              f"{'regressor' if self._is_regressor() else 'classifier'}: "
+                              f"use {use}.")
+        Xf = self._features(X, sensitive_features)
+        inner = self.estimator_
+        runs = "predict_runs" if regression else "predict_proba_runs"
+        if hasattr(inner, runs):
+            return np.asarray(self._call(getattr(inner, runs), Xf,
+                                         sensitive_features=sensitive_features))
+        if regression:
+            return np.asarray(self._call(inner.predict, Xf,
+                                         sensitive_features=sensitive_features))[None]
+        return np.asarray(self._call(inner.predict_proba, Xf,
+                                     sensitive_features=sensitive_features))[:, 1][None]
 
     def predict_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         """A regressor's predictions of every run, shape (n_runs, n)."""
-        self._check_fitted()
-        if not self._is_regressor():
-            raise ConfigError(f"this {type(self).__name__} wraps a classifier: use "
-                              "predict_proba / predict_proba_runs.")
-        Xf = self._features(X, sensitive_features)
-        inner = self.estimator_
-        if hasattr(inner, "predict_runs"):
-            m = inner.predict_runs
-            return np.asarray(m(Xf, sensitive_features=sensitive_features)
-                              if _takes_groups(m) else m(Xf))
-        return np.asarray(inner.predict(Xf))[None]
+        return self._runs(X, sensitive_features, regression=True)
 
     def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         """P(y = 1) of every run, shape (n_runs, n)."""
-        self._check_fitted()
-        if self._is_regressor():
-            raise ConfigError(f"this {type(self).__name__} wraps a regressor: use predict / "
-                              "predict_runs.")
-        Xf = self._features(X, sensitive_features)
-        if hasattr(self.estimator_, "predict_proba_runs"):
-            m = self.estimator_.predict_proba_runs
-            return np.asarray(m(Xf, sensitive_features=sensitive_features)
-                              if _takes_groups(m) else m(Xf))
-        return self._p1(self.estimator_, Xf, sensitive_features)[None]
+        return self._runs(X, sensitive_features, regression=False)
 
     def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         p1 = self.predict_proba_runs(X, sensitive_features).mean(0)
@@ -250,6 +274,7 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
             est = klass(None, group_columns=tuple(cfg["group_columns"]),
                         proxies=tuple(cfg["proxies"]), encoding=cfg["encoding"])
             est.estimator_ = load_model(path / "inner")
+            est.estimator = clone(est.estimator_)       # clone(loaded) refits this kind
             if cfg["classes"]:
                 est.classes_ = np.array(cfg["classes"])
             est.feature_names_in_ = np.asarray(cfg["feature_names"], dtype=object)
@@ -308,4 +333,4 @@ class GroupAware(_GroupForm):
 #: the saved forms, by the class name in their config.json
 FORMS = {"GroupBlind": GroupBlind, "GroupAware": GroupAware}
 
-__all__ = ["ENCODINGS", "FORMS", "GroupAware", "GroupBlind"]
+__all__ = ["ENCODINGS", "FORMS", "GroupAware", "GroupBlind", "attribute_columns"]

@@ -183,11 +183,12 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
         X = align_features(X, self.feature_names_in_, who="GuardedClassifier")
         Xa, _ = check_X(X, allow_nan=True)
         groups = check_groups(sensitive_features, n_rows=Xa.shape[0])
-        p = predict_p1(self.models_[self.reference_], X, groups)
-        for name in set(self.routing_.values()) - {self.reference_}:
+        p = np.array(predict_p1(self.models_[self.reference_], X, groups), dtype=float)
+        for name in sorted(set(self.routing_.values()) - {self.reference_}):
             use = np.array([self.routing_.get(g) == name for g in groups])
-            if use.any():
-                p = np.where(use, predict_p1(self.models_[name], X, groups), p)
+            if use.any():              # each candidate sees only the rows it is deployed for
+                rows = X.iloc[use] if hasattr(X, "iloc") else np.asarray(X)[use]
+                p[use] = predict_p1(self.models_[name], rows, groups[use])
         return np.column_stack([1 - p, p])
 
     def predict(self, X: Any, *, sensitive_features: Any) -> np.ndarray:

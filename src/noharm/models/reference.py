@@ -168,6 +168,13 @@ class SklearnRuns(BaseEstimator):
         }
         if hasattr(self, "classes_"):
             cfg["classes"] = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+        foreign = [t for t in sio.get_untrusted_types(data=sio.dumps(list(self.models_)))
+                   if not trusted_type(t)]
+        if foreign:
+            raise PersistenceError(
+                f"this {type(self).__name__} holds the type {foreign[0]!r}, which noharm "
+                "would not load back (only scikit-learn and numpy types are trusted); use "
+                "the model in this session, or save it with its own library.")
         try:
             path.mkdir(parents=True, exist_ok=True)
             sio.dump(list(self.models_), path / MODELS_FILE)

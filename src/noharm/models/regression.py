@@ -41,6 +41,14 @@ class _NetRegressor(RegressorMixin):
     def _check_y(self, y: Any, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
         return check_numeric_y(y, n_rows=n_rows).astype(np.float32), np.array([])
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None, *,
+              sensitive_features: Any = None) -> float:
+        """R², predicting with the groups when the model needs them (NetClassifier's
+        score; RegressorMixin's would not take the groups)."""
+        from .base import NetClassifier
+        return NetClassifier.score(self, X, y, sample_weight,
+                                   sensitive_features=sensitive_features)
+
     def _pointwise(self, net: torch.nn.Module):
         """Squared error on the standardised target (per member)."""
         return lambda out, y: (out - (y - net.y_mean) / net.y_scale) ** 2

@@ -213,7 +213,9 @@ class Standardize(nn.Module):
                         sub = torch.cat([sub, missing[:, self.indicators].to(sub.dtype)], 1)
                 self.mean[e, 0] = sub.mean(0)
                 sd = sub.std(0, unbiased=False)
-                self.scale[e, 0] = torch.where(sd > 1e-12, sd, torch.full_like(sd, torch.inf))
+                varies = sd > 1e-6 * self.mean[e, 0].abs()          # relative: the units
+                varies &= sd > 0                                       # of a column are free
+                self.scale[e, 0] = torch.where(varies, sd, torch.full_like(sd, torch.inf))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.prepare(x) - self.mean) / self.scale

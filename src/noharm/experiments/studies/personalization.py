@@ -32,10 +32,11 @@ from ..._validation import (check_choice, check_fraction, check_group_sizes, che
 from ...audit.bop import pointwise_loss
 from ...audit.guard import GUARD_METRICS, MIN_GUARD_UNITS, deploy, guard_tests
 from ...datasets import Cohort
-from ...errors import ConfigError, GroupError
+from ...errors import ConfigError, GroupError, PersistenceError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
                        GroupAware, GroupBlind, ReferenceClassifier)
 from ...models.any_estimator import as_runs_model
+from ...models.forms import attribute_columns
 from ...models.regression import (ConditionalBiasRegressor, DecoupledRegressor,
                                   GenericRegressor, ReferenceRegressor, predict_runs)
 from ...training import TrainConfig
@@ -234,7 +235,7 @@ class PersonalizationStudy(Study):
                    _NETS_REG[spec.name](**self.net_params(spec.name)))
         elif spec.name in {**(self.extra_references or {}), **(self.extra_candidates or {})}:
             extra = {**(self.extra_references or {}), **(self.extra_candidates or {})}
-            cols = tuple(c for c in data.attributes.columns if c in data.X.columns)
+            cols = tuple(attribute_columns(data.X, list(data.attributes.columns)))
             est = (GroupBlind(clone(extra[spec.name]), group_columns=cols)
                    if spec.name in (self.extra_references or {}) and self.blind_references
                    else as_runs_model(clone(extra[spec.name])))
@@ -242,7 +243,7 @@ class PersonalizationStudy(Study):
             family = spec.name.removesuffix("-aware")
             est = (ReferenceClassifier(kind=family) if family in ("logreg", "hgb") else
                    _NETS[family](**self.net_params(family)))
-            cols = tuple(c for c in data.attributes.columns if c in data.X.columns)
+            cols = tuple(attribute_columns(data.X, list(data.attributes.columns)))
             if spec.name in AWARE:
                 est = GroupAware(est, group_columns=cols)
             elif spec.name in self.references and self.blind_references:
@@ -251,13 +252,17 @@ class PersonalizationStudy(Study):
                      train_indices=[r["train"] for r in runs],
                      val_indices=[r["early_stop"] for r in runs],
                      seeds=[r["model_seed"] for r in runs])
+        note = None
         if save_to is not None and hasattr(est, "save"):
-            est.save(save_to)
+            try:
+                est.save(save_to)
+            except PersistenceError as exc:      # e.g. an xgboost extra model: not saved
+                note = f"split {outer}: {spec.name} was not saved: {exc}"
         arrays = {"proba": predict_runs(est, data.X, data.groups)}     # P(y=1) or prediction
         if data.external is not None:
             arrays["proba_external"] = predict_runs(est, data.external.X,
                                                     data.external.groups)
-        return TaskOutput(arrays)
+        return TaskOutput(arrays, note=note)
 
     # -- evaluation ------------------------------------------------------------------------
     def split_rows(self, context: Evaluation, outer: int, external: bool = False
