@@ -15,6 +15,7 @@ import pandas as pd
 from .errors import (
     ColumnNotFoundError,
     ConfigError,
+    NotNumericError,
     FeatureMismatchError,
     GroupError,
     LengthMismatchError,
@@ -66,22 +67,33 @@ def check_X(X: Any, *, name: str = "X", allow_nan: bool = False
             warnings.simplefilter("ignore", RuntimeWarning)   # reported below by name
             arr = X.to_numpy(dtype=np.float32, na_value=np.nan)
     else:
+        if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+            raise ConfigError(f"Sparse data was passed for {name}, but dense data is "
+                              "required (sparse input is not supported); use X.toarray().")
+        X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ConfigError(f"Complex data not supported: {name} holds complex numbers.")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 arr = np.asarray(X, dtype=np.float32)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name} must be numeric: {exc}") from None
+            raise NotNumericError(f"{name} must be numeric: {exc}") from None
         if arr.ndim == 1:
-            raise ConfigError(f"{name} must be 2-D (rows x features), got a 1-D array; "
-                              "use X.reshape(-1, 1) for a single feature.")
+            raise ConfigError(f"{name} must be 2-D (rows x features), got a 1-D array. "
+                              "Reshape your data: X.reshape(-1, 1) for a single feature, "
+                              "X.reshape(1, -1) for a single row.")
         names = [f"x{i}" for i in range(arr.shape[1])] if arr.ndim == 2 else []
     if not arr.flags.writeable or not arr.flags.c_contiguous:
         arr = np.array(arr, dtype=np.float32, order="C")   # torch needs writable memory
     if arr.ndim != 2:
         raise ConfigError(f"{name} must be 2-D (rows x features), got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ConfigError(f"{name} is empty (shape {arr.shape}); it needs rows and features.")
+    if arr.shape[0] == 0:
+        raise ConfigError(f"{name} is empty: 0 sample(s) (shape={arr.shape}) while a minimum "
+                          "of 1 is required; it needs rows.")
+    if arr.shape[1] == 0:
+        raise ConfigError(f"{name} is empty: 0 feature(s) (shape={arr.shape}) while a minimum "
+                          "of 1 is required; it needs feature columns.")
     finite = np.isfinite(arr) | np.isnan(arr) if allow_nan else np.isfinite(arr)
     if not finite.all():
         bad = np.where(~finite.all(axis=0))[0][:5]
@@ -118,11 +130,12 @@ def align_features(X: Any, feature_names: Sequence[str], *, who: str) -> Any:
         if cols != names:
             X = X.set_axis(cols, axis=1)[names]
         return X
-    width = np.shape(X)[1] if np.ndim(X) == 2 else None
+    shape = np.shape(np.asarray(X)) if not hasattr(X, "shape") else X.shape
+    width = shape[1] if len(shape) == 2 else None
     if width is not None and width != len(names):
         raise FeatureMismatchError(
-            f"X has {width} features but {who} was fitted with {len(names)}; pass the same "
-            "columns as in fit.")
+            f"X has {width} features, but {who} is expecting {len(names)} features as input "
+            "(the columns it was fitted with); pass the same columns as in fit.")
     return X
 
 
@@ -138,10 +151,7 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
 
     Accepts 0/1, booleans, or any two values (the larger/later sorted one becomes 1).
     """
-    if isinstance(y, pd.DataFrame):
-        if y.shape[1] != 1:
-            raise TargetError(f"{name} must be one column, got {y.shape[1]} columns.")
-        y = y.iloc[:, 0]
+    y = _one_column(y, name)
     ser = pd.Series(np.asarray(y).ravel() if not isinstance(y, pd.Series) else y.to_numpy())
     if ser.isna().any():
         raise MissingValuesError(
@@ -151,11 +161,16 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
     if len(values) != 2:
         if len(values) < 2:
             raise TargetError(
-                f"{name} has a single class ({_py(values[0])!r}); a binary classifier needs both classes."
+                f"{name} has one class only ({_py(values[0])!r}); a binary classifier needs "
+                "both classes."
             )
         shown = sorted(map(str, values))[:6]
+        num = pd.to_numeric(ser, errors="coerce")
+        kind = ("Unknown label type: continuous. " if num.notna().all() and
+                not np.allclose(num, np.round(num)) else "")
         raise TargetError(
-            f"{name} must be binary, got {len(values)} distinct values {shown}; "
+            f"{kind}Only binary classification is supported: {name} must be binary, got "
+            f"{len(values)} distinct values {shown}; "
             "binarize it first (e.g. y = (y > 0).astype(int); on the command line a target "
             f"expression such as --target '{_column_of(name)}>0')."
         )
@@ -171,12 +186,31 @@ def check_binary_y(y: Any, *, n_rows: int | None = None, name: str = "y"
     return out, classes
 
 
-def check_numeric_y(y: Any, *, n_rows: int | None = None, name: str = "y") -> np.ndarray:
-    """A regression target as float64: numeric, finite, not constant, no missing value."""
+def _one_column(y: Any, name: str) -> Any:
+    """The target as one column: None is an error; a one-column DataFrame or a column
+    vector (n, 1) is read as 1-D (the latter with scikit-learn's DataConversionWarning)."""
+    if y is None:
+        raise TargetError(f"this model requires {name} to be passed, but the target {name} "
+                          "is None.")
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1:
             raise TargetError(f"{name} must be one column, got {y.shape[1]} columns.")
-        y = y.iloc[:, 0]
+        return y.iloc[:, 0]
+    if not isinstance(y, pd.Series) and np.ndim(np.asarray(y, dtype=object)) == 2:
+        arr = np.asarray(y)
+        if arr.shape[1] != 1:
+            raise TargetError(f"{name} must be one column (a 1d array), got shape "
+                              f"{arr.shape}.")
+        from sklearn.exceptions import DataConversionWarning
+        warnings.warn("A column-vector y was passed when a 1d array was expected; it is "
+                      "read as y.ravel().", DataConversionWarning, stacklevel=4)
+        return arr[:, 0]
+    return y
+
+
+def check_numeric_y(y: Any, *, n_rows: int | None = None, name: str = "y") -> np.ndarray:
+    """A regression target as float64: numeric, finite, not constant, no missing value."""
+    y = _one_column(y, name)
     ser = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y).ravel())
     if ser.isna().any():
         raise MissingValuesError(f"{name} has {int(ser.isna().sum())} missing values; drop "
@@ -189,6 +223,8 @@ def check_numeric_y(y: Any, *, n_rows: int | None = None, name: str = "y") -> np
     out = num.to_numpy(dtype=np.float64)
     if not np.isfinite(out).all():
         raise TargetError(f"{name} has infinite values; fix or drop those rows.")
+    if len(out) == 1:
+        raise TargetError(f"{name} has 1 sample; a regression needs several rows.")
     if len(out) and np.ptp(out) == 0:
         raise TargetError(f"{name} is constant ({_py(out[0])!r} on every row): there is "
                           "nothing to predict.")

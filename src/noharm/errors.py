@@ -11,6 +11,10 @@ class NoharmError(ValueError):
     """Base class of every error noharm raises on bad input."""
 
 
+class NotNumericError(NoharmError, TypeError):
+    """Input that should be numbers holds something else (also a ``TypeError``)."""
+
+
 class MissingValuesError(NoharmError):
     """X, y or the groups contain missing values."""
 
@@ -32,7 +36,9 @@ class GroupError(NoharmError):
 
 
 class NotFittedError(NoharmError):
-    """The estimator is used before ``fit``."""
+    """The estimator is used before ``fit``.  The models raise
+    :class:`noharm.models.base.NotFittedError`, which is also scikit-learn's (this module
+    does not import scikit-learn, so that ``noharm audit bounds`` starts fast)."""
 
 
 class DatasetError(NoharmError):

@@ -39,7 +39,8 @@ from sklearn.base import BaseEstimator, clone
 
 from .._validation import (check_binary_y, check_choice, check_fraction, check_groups,
                            check_numeric_y, check_positive_int)
-from ..errors import ConfigError, GroupError, NotFittedError
+from ..errors import ConfigError, GroupError
+from ..models.base import NotFittedError
 from ..inference import holm
 from ..splits import holdout
 from .guard import MIN_GUARD_UNITS, _unit_means, guard_tests

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 import torch
 from safetensors.torch import load_file, save_file
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -16,7 +17,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .. import __version__
 from .._validation import (align_features, check_X, check_binary_y, check_choice, check_fraction, check_groups,
                            check_positive_int)
-from ..errors import GroupError, NotFittedError, PersistenceError
+from .. import errors
+from ..errors import GroupError, PersistenceError
 from ..training import TrainConfig, TrainReport, set_threads
 
 FORMAT_VERSION = 1
@@ -64,6 +66,10 @@ def _tensor_digest(tensors: dict[str, torch.Tensor], cfg: dict | None = None) ->
         h.update(k.encode())
         h.update(tensors[k].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+class NotFittedError(errors.NotFittedError, _SklearnNotFittedError):
+    """A model used before ``fit``: noharm's NotFittedError and scikit-learn's."""
 
 
 IMPUTE_CHOICES = ("median", "none")
@@ -131,6 +137,18 @@ class NetClassifier(ClassifierMixin, BaseEstimator):
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         _REGISTRY[cls.__name__] = cls
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags, honest: binary targets only, missing values accepted when
+        the model imputes them, y required."""
+        tags = super().__sklearn_tags__()
+        if self._regression:              # the regressors inherit the classifiers' code
+            tags.classifier_tags = None
+        elif tags.classifier_tags is not None:
+            tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = getattr(self, "impute", "none") == "median"
+        tags.target_tags.required = True
+        return tags
 
     # ------------------------------------------------------------------ config
     def _train_config(self) -> TrainConfig:

@@ -23,7 +23,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from .._validation import (check_binary_y, check_choice, check_groups, check_numeric_y,
                            join_columns)
-from ..errors import ConfigError, GroupError, NotFittedError, PersistenceError
+from ..errors import ConfigError, GroupError, PersistenceError
+from .base import NotFittedError
 
 ENCODINGS = ("intersectional", "onehot")
 

@@ -26,7 +26,8 @@ from .._validation import (align_features, check_binary_y, check_fraction, check
                            check_positive_int, check_X)
 from ..audit.bop import pointwise_loss
 from ..audit.guard import MIN_GUARD_UNITS, deploy, guard_tests, predict_p1
-from ..errors import ConfigError, NotFittedError, PersistenceError
+from ..errors import ConfigError, PersistenceError
+from .base import NotFittedError
 from ..splits import guard_runs
 from .any_estimator import as_runs_model
 from .conditional_bias import ConditionalBiasClassifier

@@ -39,7 +39,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .._validation import (align_features, check_binary_y, check_clusters, check_positive_int,
                            check_sensitive_frame, check_X)
-from ..errors import ConfigError, NotFittedError, PersistenceError, TargetError
+from ..errors import ConfigError, PersistenceError, TargetError
+from .base import NotFittedError
 from ..nn.mixed import Adversary, MixedEffectsNet
 from ..training import TrainConfig, TrainReport, fit_members, set_threads
 from .base import (changed_config, check_mlp_params, load_weights, missing_columns,

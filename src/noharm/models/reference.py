@@ -26,7 +26,8 @@ from sklearn.preprocessing import StandardScaler
 
 from .. import __version__
 from .._validation import align_features, check_binary_y, check_choice, check_X
-from ..errors import ConfigError, NotFittedError, PersistenceError
+from ..errors import ConfigError, PersistenceError
+from .base import NotFittedError
 from .base import FORMAT_VERSION, IMPUTE_CHOICES, changed_config
 
 REFERENCE_KINDS = ("logreg", "hgb")
@@ -247,6 +248,15 @@ class ReferenceClassifier(ClassifierMixin, SklearnRuns):
     def __init__(self, kind: str = "logreg", random_state: int = 0, impute: str = "median"):
         super().__init__(kind=kind, random_state=random_state, impute=impute)
 
+    def __sklearn_tags__(self):
+        """Honest tags: binary targets only; missing values accepted when the model
+        imputes them (gradient boosting natively); y required."""
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = self.impute == "median" or self.kind == "hgb"
+        tags.target_tags.required = True
+        return tags
+
     def _template(self, seed: int) -> Any:
         if self.kind == "logreg":
             return make_pipeline(*self._imputer(), StandardScaler(),
@@ -266,7 +276,8 @@ class ReferenceClassifier(ClassifierMixin, SklearnRuns):
         return np.column_stack([1 - p1, p1])
 
     def predict(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        p1 = self.predict_proba(X)[:, 1]           # checks fitting first
+        return self.classes_[(p1 >= 0.5).astype(int)]
 
 
 def _no_empty_columns(X: np.ndarray) -> np.ndarray:

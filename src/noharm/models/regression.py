@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.utils.metaestimators import available_if
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -75,9 +76,13 @@ class _NetRegressor(RegressorMixin):
         """The runs' mean prediction, in the target's units."""
         return self.predict_runs(X, sensitive_features).mean(0)
 
+    # a regressor has no probabilities: the classifier's methods are hidden (hasattr is
+    # False, as scikit-learn expects of a regressor)
+    @available_if(lambda self: False)
     def predict_proba_runs(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         raise ConfigError(f"{type(self).__name__} is a regressor: use predict / predict_runs.")
 
+    @available_if(lambda self: False)
     def predict_proba(self, X: Any, sensitive_features: Any = None) -> np.ndarray:
         raise ConfigError(f"{type(self).__name__} is a regressor: use predict / predict_runs.")
 
@@ -112,6 +117,14 @@ class ReferenceRegressor(RegressorMixin, SklearnRuns):
 
     def __init__(self, kind: str = "linreg", random_state: int = 0, impute: str = "median"):
         super().__init__(kind=kind, random_state=random_state, impute=impute)
+
+    def __sklearn_tags__(self):
+        """Missing values accepted when the model imputes them (gradient boosting
+        natively); y required."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.impute == "median" or self.kind == "hgb"
+        tags.target_tags.required = True
+        return tags
 
     def _template(self, seed: int) -> Any:
         if self.kind == "linreg":
