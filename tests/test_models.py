@@ -101,7 +101,7 @@ def test_bad_inputs(toy):
     m.fit(X, y)
     with pytest.raises(FeatureMismatchError, match=r"missing \['f4', 'f5'\]"):
         m.predict(X.iloc[:, :4])
-    with pytest.raises(FeatureMismatchError, match="fitted with 6"):
+    with pytest.raises(FeatureMismatchError, match="expecting 6 features"):
         m.predict(X.iloc[:, :4].to_numpy())
     with pytest.raises(ConfigError, match="n_bias=3"):
         ConditionalBiasClassifier(n_bias=3, hidden_layers=2).fit(X, y, sensitive_features=g)

@@ -286,7 +286,7 @@ def test_python_api_matches_columns_by_name():
         np.testing.assert_allclose(est.predict_proba(X[["d", "c", "b", "a"]])[:, 1], p)
         with pytest.raises(FeatureMismatchError, match=r"missing \['a'\]; unknown \['A'\]"):
             est.predict_proba(X.rename(columns={"a": "A"}))
-        with pytest.raises(FeatureMismatchError, match="fitted with 4"):
+        with pytest.raises(FeatureMismatchError, match="expecting 4 features"):
             est.predict_proba(X.to_numpy()[:, :3])
 
 

@@ -38,7 +38,7 @@ def test_binary_y_maps_two_values_and_rejects_others():
     assert y.tolist() == [0, 1, 0] and list(classes) == ["no", "yes"]
     with pytest.raises(TargetError, match="binary"):
         check_binary_y([0, 1, 2])
-    with pytest.raises(TargetError, match="single class"):
+    with pytest.raises(TargetError, match="one class only"):
         check_binary_y([1, 1])
     with pytest.raises(MissingValuesError):
         check_binary_y(pd.Series([0, None, 1]))
