@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .._device import resolve_device
-from ..debias._common import RowData, logits_of
+from ..nn.rows import RowData, logits_of
 from ..errors import ConfigError
 from .loop import TrainConfig, TrainReport, set_threads
 
