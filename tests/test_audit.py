@@ -219,3 +219,23 @@ def test_audit_brier_cost_is_the_per_group_brier_score():
         assert t.loc[grp, "cost_h0"] == pytest.approx(brier_score_loss(y[m], p0[m]))
         assert t.loc[grp, "cost_hp"] == pytest.approx(brier_score_loss(y[m], pp[m]))
     assert t.loc["a", "verdict"] == "harms" and t.loc["b", "bop"] == 0
+
+
+@pytest.mark.parametrize("eps, b", [(0.1, 0.388), (0.01, 0.2), (1.0, 0.5)])
+def test_laplace_chi2_is_exact(eps, b):
+    """1 + chi2(Laplace(eps, b) || Laplace(0, b)) by numerical integration (issue 33: the
+    bound used e^{eps/b}, an upper bound that inflated k_max)."""
+    import math
+
+    from scipy import integrate
+
+    from noharm.audit.bounds import chi2_per_sample, k_max
+
+    def f(x):
+        return (np.exp(-abs(x - eps) / b) / (2 * b)) ** 2 / (np.exp(-abs(x) / b) / (2 * b))
+    total = sum(integrate.quad(f, lo, hi)[0] for lo, hi in ((-60, 0), (0, eps), (eps, 60)))
+    assert chi2_per_sample(eps, "laplace", laplace_b=b) == pytest.approx(math.log(total),
+                                                                         rel=1e-9)
+    if (eps, b) == (0.1, 0.388):
+        assert k_max(19868, chi2_per_sample(eps, "laplace", laplace_b=b)) == \
+            pytest.approx(7.79, abs=0.01)
