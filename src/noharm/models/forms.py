@@ -253,13 +253,10 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
                "feature_names": [str(n) for n in self.feature_names_in_],
                "levels": getattr(self, "levels_", None),
                "onehot_names": getattr(self, "onehot_names_", None)}
-        try:
-            path.mkdir(parents=True, exist_ok=True)
+        from .persistence import saving_to
+        with saving_to(path):
             self.estimator_.save(path / "inner")
             (path / "config.json").write_text(json.dumps(cfg, indent=2))
-        except OSError as exc:
-            raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); "
-                                   "choose a writable directory.") from None
         return path
 
     @classmethod

@@ -12,6 +12,7 @@ directory if any file was changed, removed or added since.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,6 +72,18 @@ def load_model(path: str | Path) -> Any:
     raise PersistenceError(f"{path} holds a model of class {name!r}, which this noharm "
                            f"({__version__}) does not know (known: {', '.join(known)}); "
                            "load it with the noharm version that saved it, or re-save it.")
+
+
+@contextlib.contextmanager
+def saving_to(path: Path):
+    """Create ``path`` and write a saved model into it; a file system error (read-only
+    disk, no space) is one PersistenceError naming the directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    except OSError as exc:
+        raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); choose a "
+                               "writable directory.") from None
 
 
 # ---------------------------------------------------------------------- checksums

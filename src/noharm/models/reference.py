@@ -176,14 +176,11 @@ class SklearnRuns(BaseEstimator):
                 f"this {type(self).__name__} holds the type {foreign[0]!r}, which noharm "
                 "would not load back (only scikit-learn and numpy types are trusted); use "
                 "the model in this session, or save it with its own library.")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
+        from .persistence import saving_to
+        with saving_to(path):
             sio.dump(list(self.models_), path / MODELS_FILE)
             cfg["models_sha256"] = _models_digest(path / MODELS_FILE, cfg)
             (path / "config.json").write_text(json.dumps(cfg, indent=2))
-        except OSError as exc:
-            raise PersistenceError(f"cannot save the model to {path} ({exc.strerror}); "
-                                   "choose a writable directory.") from None
         return path
 
     @classmethod
