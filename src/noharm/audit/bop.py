@@ -11,24 +11,8 @@ import pandas as pd
 
 from .._validation import check_choice, check_positive_int
 from ..errors import ConfigError, GroupError
+from ..losses import LOSSES, pointwise_loss  # noqa: F401  (re-exported)
 from .stats import mcnemar_exact, verdicts
-
-LOSSES = ("zero_one", "log_loss", "brier", "squared_error")
-
-
-def pointwise_loss(y: np.ndarray, pred: np.ndarray, loss: str) -> np.ndarray:
-    """Per-row loss.  Classification: ``pred`` = P(y = 1) (``brier``: (p - y)², the
-    calibration-sensitive cost); regression: the prediction (``squared_error``)."""
-    check_choice(loss, name="loss", choices=LOSSES)
-    y = np.asarray(y, dtype=float)
-    pred = np.asarray(pred, dtype=float)
-    if loss == "zero_one":
-        return ((pred >= 0.5).astype(float) != y).astype(float)
-    if loss == "log_loss":
-        p = np.clip(pred, 1e-7, 1 - 1e-7)
-        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    return (pred - y) ** 2
-
 
 def benefit_of_personalization(loss0: np.ndarray, lossp: np.ndarray, groups: np.ndarray, *,
                                n_boot: int = 1000, level: float = 0.95,

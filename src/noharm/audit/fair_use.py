@@ -23,7 +23,7 @@ asks, per group ``s`` (Suriyakumar, Ghassemi & Ustun, ICML 2023; seed 001):
   (:func:`noharm.audit.explain.explanation_costs`; a removed feature takes its mean on the
   fit rows, so no audited row shapes it), model-agnostic, so every family has them.
 
-The tests are those of the guard (:func:`noharm.audit.guard.guard_tests`: studentized
+The tests are those of the guard (:func:`noharm.guard.guard_tests`: studentized
 bootstrap, exact McNemar for 0-1 loss, DeLong for AUROC; per patient with ids; groups
 under ``min_units`` audit units are not tested), one-sided in each direction, Holm-adjusted
 over every family x group x direction of a metric (and over every (s, s') pair of a family
@@ -43,7 +43,7 @@ from ..errors import ConfigError, GroupError
 from ..models.base import NotFittedError
 from ..inference import holm
 from ..splits import holdout
-from .guard import MIN_GUARD_UNITS, _unit_means, guard_tests
+from ..guard import MIN_GUARD_UNITS, _unit_means, guard_tests
 
 METRICS = ("log-loss", "zero-one", "auroc", "brier")
 REGRESSION_METRICS = ("squared-error",)

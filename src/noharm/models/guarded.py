@@ -24,8 +24,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from .. import __version__
 from .._validation import (align_features, check_binary_y, check_fraction, check_groups,
                            check_positive_int, check_X)
-from ..audit.bop import pointwise_loss
-from ..audit.guard import MIN_GUARD_UNITS, deploy, guard_tests, predict_p1
+from ..guard import MIN_GUARD_UNITS, deploy, guard_tests, predict_p1
+from ..losses import pointwise_loss
 from ..errors import ConfigError, PersistenceError
 from .base import NotFittedError
 from ..splits import guard_runs
@@ -57,7 +57,7 @@ class GuardedClassifier(ClassifierMixin, BaseEstimator):
         models that are deployed.  True: the models are already fitted and ``fit``
         receives held-out guard data only.
     metric : ``"log-loss"`` (default), ``"zero-one"`` or ``"auroc"`` — the loss of the
-        guard's paired test (see :mod:`noharm.audit.guard`).
+        guard's paired test (see :mod:`noharm.guard`).
     alpha : family-wise error level over groups x candidates (Holm), default 0.05.
     margin : 0 (superiority, default) or > 0: non-inferiority by ``margin``.
     guard_size : share of the rows held out as guard rows, default 0.3.

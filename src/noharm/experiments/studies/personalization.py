@@ -10,7 +10,7 @@ by the fitted ensembles (the average of their runs: the model that is deployed),
 * a candidate is deployed for a subgroup only where a one-sided paired test shows it
   beats the reference — every generic model of the study with ``reference="best"``
   (intersection-union test: nothing is selected on the tested rows) — Holm-corrected
-  over subgroups x candidates (:mod:`noharm.audit.guard`);
+  over subgroups x candidates (:mod:`noharm.guard`);
 * the **reference** used everywhere else is the generic model (MLP ``generic``,
   ``logreg``, ``hgb``) with the lowest guard log-loss (``reference="generic"`` etc. fixes
   it and tests against that model only).
@@ -29,8 +29,8 @@ from sklearn.base import clone
 
 from ..._validation import (check_choice, check_fraction, check_group_sizes, check_numeric_y,
                             check_positive_int)
-from ...audit.bop import pointwise_loss
-from ...audit.guard import GUARD_METRICS, MIN_GUARD_UNITS, deploy, guard_tests
+from ...guard import GUARD_METRICS, MIN_GUARD_UNITS, deploy, guard_tests
+from ...losses import pointwise_loss
 from ...datasets import Cohort
 from ...errors import ConfigError, GroupError, PersistenceError
 from ...models import (ConditionalBiasClassifier, DecoupledClassifier, GenericClassifier,
