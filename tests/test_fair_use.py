@@ -200,3 +200,20 @@ def test_review_fixes_blind_hides_groups_tiny_groups_and_one_hot_group_columns()
     X = c.X.assign(sex_female=(c.groups["sex"] == "female").astype(float),
                    sex_male=(c.groups["sex"] == "male").astype(float), sex_years=45.0)
     assert attribute_columns(X, ["sex", "age"]) == ["sex_female", "sex_male"]
+
+
+def test_null_cohorts_with_three_rows_per_patient_count_patients_once():
+    """200 patients x 3 rows, attributes noise: the audit holds out whole patients and
+    tests per patient; over 100 cohorts it certifies a gain at most alpha (ignoring the
+    ids would count each patient three times and certify far more often)."""
+    hits = 0
+    for r in range(100):
+        c = make_null_cohort(300, rows_per_patient=3, random_state=r)
+        a = FairUseAudit(LOGREG, metrics=("log-loss",), explain=False, random_state=r).fit(
+            c.X, c.y, sensitive_features=c.groups, patient_ids=c.split_by)
+        audit_ids = set(c.split_by.iloc[a.audit_rows_])
+        assert not audit_ids & set(c.split_by.drop(index=a.audit_rows_))
+        assert a.summary_["n"].sum() == len(audit_ids)          # n counts patients
+        hits += bool((a.summary_["rationality"] == "holds").any()
+                     or (a.summary_["vs_every_blind"] == "helps").any())
+    assert stats.binomtest(hits, 100, 0.05, alternative="greater").pvalue > 0.05, hits
