@@ -146,11 +146,9 @@ class FairUseAudit(BaseEstimator):
     def fit(self, X: Any, y: Any, *, sensitive_features: Any,
             patient_ids: Any = None) -> "FairUseAudit":
         """Hold out the audit rows, fit both forms of every family on the rest, test."""
-        from ..models.forms import GroupAware, GroupBlind
+        from ..models.forms import GroupAware, GroupBlind, as_frame
         fams = self._check()
-        if not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
-        X = X.reset_index(drop=True)
+        X = as_frame(X).reset_index(drop=True)
         if self.task == "regression":
             y01 = check_numeric_y(y, n_rows=len(X))
         else:

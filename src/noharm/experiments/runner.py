@@ -179,19 +179,26 @@ def _columns_left_out(data: StudyData, plan: Plan) -> list[str]:
     if not isinstance(X, pd.DataFrame) or X.empty or not all(
             pd.api.types.is_numeric_dtype(t) for t in X.dtypes):
         return []                      # image cohorts: X holds file paths
-    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
     notes = []
+    n_distinct = X.nunique(dropna=False).to_numpy()
     for outer in range(plan.spec.outer_splits):
         runs = plan.runs(outer)
+        rows_of = [np.union1d(r["train"], r["early_stop"]) for r in runs]
+        # a column can hold one value (or only NaN) on m of its n rows only if it has at
+        # most n - m + 1 distinct values: the others (measurements) are not looked at
+        fewest = min((len(r) for r in rows_of), default=0)
+        cand = np.flatnonzero(n_distinct <= len(X) - fewest + 1)
+        if not len(cand):
+            continue
+        values = X.iloc[:, cand].to_numpy(dtype=np.float64, na_value=np.nan)
         hits: dict[str, int] = {}
-        for r in runs:
-            rows = np.union1d(r["train"], r["early_stop"])
+        for rows in rows_of:
             v = values[rows]
             nan = np.isnan(v)
             one = ~nan.any(0)
             flat = nan.all(0)
             flat[one] = v[:, one].max(0) == v[:, one].min(0)
-            for c in np.flatnonzero(flat):
+            for c in cand[flat]:
                 hits[X.columns[c]] = hits.get(X.columns[c], 0) + 1
         if hits:
             shown = ", ".join(f"{c} ({k} of {len(runs)} runs)" for c, k in

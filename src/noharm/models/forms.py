@@ -29,6 +29,13 @@ from .base import NotFittedError
 ENCODINGS = ("intersectional", "onehot")
 
 
+def as_frame(X: Any) -> pd.DataFrame:
+    """X as a DataFrame (an array's columns named ``x0``, ``x1``, ...)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    return pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
+
+
 def attribute_columns(X: pd.DataFrame, attributes: Sequence[str]) -> list[str]:
     """The columns of X that hold the group attributes: the attribute's own column, or
     its one-hot block ``<attribute>_<value>`` (0/1 columns with exactly one 1 per row,
@@ -77,12 +84,10 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         return gone
 
     def _frame(self, X: Any) -> pd.DataFrame:
-        if isinstance(X, pd.DataFrame):
-            return X
-        if self.group_columns or self.proxies:
+        if not isinstance(X, pd.DataFrame) and (self.group_columns or self.proxies):
             raise ConfigError("group_columns and proxies name columns: pass X as a "
                               "DataFrame with column names.")
-        return pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
+        return as_frame(X)
 
     def _attributes(self, sensitive_features: Any, n: int) -> pd.DataFrame:
         """The attributes as a frame of strings (one column per attribute)."""
@@ -331,4 +336,4 @@ class GroupAware(_GroupForm):
 #: the saved forms, by the class name in their config.json
 FORMS = {"GroupBlind": GroupBlind, "GroupAware": GroupAware}
 
-__all__ = ["ENCODINGS", "FORMS", "GroupAware", "GroupBlind", "attribute_columns"]
+__all__ = ["ENCODINGS", "FORMS", "GroupAware", "GroupBlind", "as_frame", "attribute_columns"]

@@ -111,7 +111,7 @@ class PersonalizationStudy(Study):
         check_choice(self.task, name="task", choices=TASKS)
         names = REGRESSION_MODELS if self.task == "regression" else MODEL_NAMES
         self.models = tuple(names if self.models is None else self.models)
-        extras = {**(self.extra_references or {}), **(self.extra_candidates or {})}
+        extras = self.extras
         if self.task == "classification":
             names = (*MODEL_NAMES, *AWARE)
         if extras:
@@ -178,6 +178,11 @@ class PersonalizationStudy(Study):
         return [m for m in self.models if m in CANDIDATES or m in (self.extra_candidates or {})]
 
     @property
+    def extras(self) -> dict:
+        """The user's own models by name (extra references and candidates)."""
+        return {**(self.extra_references or {}), **(self.extra_candidates or {})}
+
+    @property
     def references(self) -> list[str]:
         """The generic models among the study's models (built-in and extra)."""
         return [m for m in self.models if m in REFERENCES or m in (self.extra_references or {})]
@@ -233,16 +238,11 @@ class PersonalizationStudy(Study):
         if self.task == "regression":
             est = (ReferenceRegressor(kind=spec.name) if spec.name in ("linreg", "hgb") else
                    _NETS_REG[spec.name](**self.net_params(spec.name)))
-        elif spec.name in {**(self.extra_references or {}), **(self.extra_candidates or {})}:
-            extra = {**(self.extra_references or {}), **(self.extra_candidates or {})}
-            cols = tuple(attribute_columns(data.X, list(data.attributes.columns)))
-            est = (GroupBlind(clone(extra[spec.name]), group_columns=cols)
-                   if spec.name in (self.extra_references or {}) and self.blind_references
-                   else as_runs_model(clone(extra[spec.name])))
         else:
             family = spec.name.removesuffix("-aware")
-            est = (ReferenceClassifier(kind=family) if family in ("logreg", "hgb") else
-                   _NETS[family](**self.net_params(family)))
+            est = (as_runs_model(clone(self.extras[spec.name])) if spec.name in self.extras
+                   else ReferenceClassifier(kind=family) if family in ("logreg", "hgb")
+                   else _NETS[family](**self.net_params(family)))
             cols = tuple(attribute_columns(data.X, list(data.attributes.columns)))
             if spec.name in AWARE:
                 est = GroupAware(est, group_columns=cols)
