@@ -135,7 +135,7 @@ def guard_tests(y: np.ndarray, groups: np.ndarray, p_ref: np.ndarray | dict[str,
     return tests
 
 
-def _unit_means(d: np.ndarray, units: np.ndarray | None) -> np.ndarray:
+def unit_means(d: np.ndarray, units: np.ndarray | None) -> np.ndarray:
     """Per-unit mean of per-row values (rows are units when ``units`` is None)."""
     if units is None:
         return d
@@ -159,11 +159,11 @@ def _test(y: np.ndarray, p_ref: np.ndarray, p_c: np.ndarray, metric: str, margin
         return {"effect": diff, "ci_low": diff - 1.96 * se, "ci_high": diff + 1.96 * se,
                 "p_value": p, "sd": se}
     loss = _LOSS[metric]
-    d = _unit_means(pointwise_loss(y, ref, loss) - pointwise_loss(y, cand, loss), units)
+    d = unit_means(pointwise_loss(y, ref, loss) - pointwise_loss(y, cand, loss), units)
     sd = float(np.std(d, ddof=1)) if len(d) > 1 else nan
     if p_ref.ndim == 2 and p_c.ndim == 2 and min(len(p_ref), len(p_c)) >= 2:
         k = min(len(p_ref), len(p_c))
-        seeds = np.array([_unit_means(pointwise_loss(y, p_ref[s], loss)
+        seeds = np.array([unit_means(pointwise_loss(y, p_ref[s], loss)
                                       - pointwise_loss(y, p_c[s], loss), units).mean()
                           for s in range(k)])
         mean, low, high, p = refit_aware_test(d, seeds, margin)
@@ -230,4 +230,4 @@ def check_same_features(h0: Any, hp: Any) -> None:
 
 
 __all__ = ["GUARD_METRICS", "MIN_GUARD_UNITS", "check_same_features", "deploy", "guard_tests",
-           "predict_p1"]
+           "predict_p1", "unit_means"]

@@ -43,7 +43,7 @@ from ..errors import ConfigError, GroupError
 from ..models.base import NotFittedError
 from ..inference import holm
 from ..splits import holdout
-from ..guard import MIN_GUARD_UNITS, _unit_means, guard_tests
+from ..guard import MIN_GUARD_UNITS, unit_means, guard_tests
 
 METRICS = ("log-loss", "zero-one", "auroc", "brier")
 REGRESSION_METRICS = ("squared-error",)
@@ -275,7 +275,7 @@ class FairUseAudit(BaseEstimator):
                 d = c["blind"][metric] - c["aware"][metric]
                 for grp in sorted(set(g)):
                     m = g == grp
-                    u = d[m] if ids is None else _unit_means(d[m], ids[m])
+                    u = d[m] if ids is None else unit_means(d[m], ids[m])
                     n = len(u)
                     mean, lo, hi, p_up = studentized_bootstrap_test(
                         u, random_state=self.random_state)

@@ -100,10 +100,6 @@ class _GroupForm(ClassifierMixin, BaseEstimator):
         labels = check_groups(sensitive_features, n_rows=n)
         return pd.DataFrame({"group": labels})
 
-    def _encode(self, A: pd.DataFrame, fitting: bool = False) -> np.ndarray:
-        """One-hot columns of the attributes (levels fixed at fit); none when blind."""
-        return np.zeros((len(A), 0))
-
     def _features(self, X: Any, sensitive_features: Any, fitting: bool = False) -> pd.DataFrame:
         X = self._frame(X)
         out = X.drop(columns=self._removed(X))
